@@ -1,0 +1,265 @@
+"""The one settings model of fagprat.
+
+Every component receives what it needs from a `Settings` instance; no other
+module reads the environment. Sources, highest priority first:
+
+1. keyword arguments (tests, the CLI's options)
+2. environment variables with the prefix ``FAGPRAT_`` (nested: ``__``)
+3. a ``.env`` file in the working directory
+4. a YAML settings file named by ``FAGPRAT_CONFIG`` (profiles: ``settings.yaml``,
+   ``settings-docker.yaml`` ...)
+5. the defaults below, which run fully offline on a CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+LLMBackend = Literal["llamacpp", "openai"]
+
+
+class ModelSetup(BaseModel):
+    """One LLM set-up: a GGUF run in-process, or an OpenAI-compatible server.
+
+    Several can be configured (``FAGPRAT_MODELS`` as JSON, or ``models:`` in the
+    YAML file); the UI offers them as a choice and the eval suite compares them.
+    """
+
+    name: str = Field(description="Short name shown to users and in reports")
+    backend: LLMBackend = "llamacpp"
+    model_path: str = Field(
+        default="",
+        description="GGUF file for the in-process backend; empty = the bundled default model",
+    )
+    base_url: str = Field(default="", description="OpenAI-compatible server, e.g. http://llm:8080/v1")
+    api_key: SecretStr = SecretStr("not-needed")
+    server_model: str = Field(default="", description="Model name sent to the server (empty = name)")
+    chat_format: str = Field(
+        default="",
+        description="llama.cpp chat format; empty = the GGUF's own template (gemma-3-270m has none: 'gemma')",
+    )
+    n_ctx: int = 4096
+    n_gpu_layers: int = Field(default=0, description="Layers offloaded to the GPU; -1 = all")
+    n_threads: int | None = None
+    max_tokens: int = 400
+    temperature: float = 0.1
+    seed: int = 42
+    request_timeout_s: float = 120.0
+
+
+def _bundled_model_setup() -> ModelSetup:
+    return ModelSetup(name="smollm2-135m", backend="llamacpp", model_path="", chat_format="")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FAGPRAT_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # --- local state -------------------------------------------------------
+    data_dir: Path = Field(
+        default=Path(".fagprat"),
+        description="Embedded Qdrant, audit log, chat history and other local state",
+    )
+
+    # --- store (Qdrant) ----------------------------------------------------
+    qdrant_url: str = Field(default="", description="Qdrant server URL; empty = embedded Qdrant under data_dir")
+    qdrant_api_key: SecretStr | None = Field(default=None, description="API key for the Qdrant server")
+    collection: str = Field(default="fagprat", description="Collection (or alias) searched and written")
+    qdrant_shard_number: int | None = Field(default=None, description="Shards for a new collection (distributed mode)")
+    qdrant_replication_factor: int | None = Field(
+        default=None, description="Replicas per shard for a new collection (distributed mode)"
+    )
+    qdrant_timeout_s: int = 30
+
+    # --- embeddings --------------------------------------------------------
+    embedding_model: str = Field(
+        default="",
+        description="sentence-transformers model folder; empty = bundled all-MiniLM-L6-v2 (English-centric)",
+    )
+    embedding_query_prefix: str = Field(default="", description="Prefix for queries, e.g. 'query: ' for multilingual-e5")
+    embedding_passage_prefix: str = Field(default="", description="Prefix for passages, e.g. 'passage: ' for multilingual-e5")
+    embedding_device: str = Field(default="cpu", description="Torch device for the embedder (cpu, cuda)")
+    embedding_batch_size: int = 32
+
+    # --- chunking ----------------------------------------------------------
+    chunk_size_tokens: int = Field(
+        default=200, description="Chunk budget in the embedding model's own tokens (header included)"
+    )
+    chunk_overlap_tokens: int = Field(default=40, description="Overlap between consecutive chunks of one section")
+
+    # --- sparse / BM25 -----------------------------------------------------
+    bm25_language: str = Field(default="norwegian", description="Snowball stemmer and stop-word language")
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    bm25_avg_doc_tokens: float = Field(default=120.0, description="Average chunk length in BM25 terms")
+
+    # --- retrieval ---------------------------------------------------------
+    top_k: int = Field(default=5, description="Passages given to the model")
+    dense_candidates: int = Field(default=40, description="Dense prefetch size before fusion")
+    sparse_candidates: int = Field(default=40, description="Sparse prefetch size before fusion")
+    dense_weight: float = Field(default=1.0, description="Weight of the dense ranking in RRF")
+    sparse_weight: float = Field(default=1.0, description="Weight of the sparse ranking in RRF")
+    rrf_k: int = Field(default=60, description="RRF constant")
+    min_relevance: float = Field(
+        default=0.3,
+        description="Relevance floor (see docs/retrieval.md); below it the service refuses without calling the LLM",
+    )
+    reranker_model: str = Field(default="", description="CrossEncoder folder; empty = no reranking")
+    rerank_candidates: int = 20
+    default_access_groups: list[str] = Field(
+        default_factory=lambda: ["nasjonal"], description="Groups of a user with no mapping"
+    )
+
+    # --- generation --------------------------------------------------------
+    llm_backend: LLMBackend = Field(default="llamacpp", description="llamacpp (in-process) or openai (HTTP server)")
+    llm_name: str = Field(default="smollm2-135m", description="Name of the default model set-up")
+    llm_model_path: str = Field(default="", description="GGUF file; empty = bundled SmolLM2-135M-Instruct Q4_1")
+    llm_base_url: str = Field(default="", description="OpenAI-compatible base URL (llm_backend=openai)")
+    llm_api_key: SecretStr = SecretStr("not-needed")
+    llm_server_model: str = ""
+    llm_chat_format: str = Field(default="", description="llama.cpp chat format; empty = the GGUF's template")
+    llm_n_ctx: int = Field(default=4096, description="Context window")
+    llm_n_gpu_layers: int = Field(default=0, description="GPU offload; -1 = all layers")
+    llm_n_threads: int | None = Field(default=None, description="CPU threads; empty = llama.cpp's choice")
+    llm_max_tokens: int = Field(default=400, description="Answer length limit in tokens")
+    llm_temperature: float = 0.1
+    llm_timeout_s: float = Field(default=120.0, description="HTTP backend request timeout")
+    models: list[ModelSetup] = Field(
+        default_factory=list, description="Further model set-ups (JSON list); the first flat one is the default"
+    )
+    condense_history_turns: int = Field(default=4, description="Chat turns used to make a follow-up standalone")
+
+    # --- input and safety --------------------------------------------------
+    max_question_chars: int = Field(default=2000, description="Longer questions are rejected with a message")
+    audit_log_path: Path | None = Field(default=None, description="JSON-lines audit log; empty = data_dir/audit.jsonl")
+    audit_enabled: bool = True
+
+    # --- Helsedirektoratet API ---------------------------------------------
+    hapi_base_url: str = "https://api.helsedirektoratet.no/innhold"
+    hapi_subscription_key: SecretStr | None = Field(default=None, description="Ocp-Apim-Subscription-Key")
+    hapi_max_retries: int = 5
+
+    # --- web chat (Chainlit) ----------------------------------------------
+    auth_mode: Literal["password", "oauth", "header", "none"] = Field(
+        default="password", description="Sign-in for the chat"
+    )
+    users_file: Path = Field(default=Path("config/users.yaml"), description="Users, bcrypt hashes and access groups")
+    group_map_file: Path = Field(
+        default=Path("config/groups.yaml"), description="Entra ID / header groups -> access groups"
+    )
+    header_auth_user_header: str = "X-Forwarded-User"
+    header_auth_groups_header: str = "X-Forwarded-Groups"
+    chat_database_url: str = Field(default="", description="SQLAlchemy URL; empty = SQLite under data_dir")
+    show_retrieval_steps: Literal["admins", "all", "none"] = "admins"
+    admin_group: str = "admin"
+    chat_starters: list[str] = Field(
+        default_factory=list,
+        description="Example questions on the chat's start screen; empty = answerable gold questions the user may see",
+    )
+    chat_starter_count: int = Field(default=5, description="How many example questions the start screen shows")
+    chat_file_roots: list[Path] = Field(
+        default_factory=lambda: [Path("data")],
+        description="Folders whose PDFs the chat may show beside an answer (the ingest roots); other files are only named",
+    )
+
+    # --- Teams bot ---------------------------------------------------------
+    teams_app_id: str = ""
+    teams_app_password: SecretStr | None = None
+    teams_tenant_id: str = Field(default="", description="Single-tenant bots: the Entra tenant id")
+    teams_dev_mode: bool = Field(default=False, description="Allow running without credentials (local only)")
+    teams_port: int = 3978
+    teams_max_conversations: int = Field(
+        default=1000, description="Conversations (and users) the bot keeps in memory; history resets on restart"
+    )
+    teams_max_remembered_answers: int = Field(
+        default=5000, description="Sent answers kept in memory so feedback can be stored with them"
+    )
+
+    # --- evaluation --------------------------------------------------------
+    datasets_dir: Path = Field(default=Path("../shared/datasets"), description="NorQuAD and NorMedQA")
+
+    @field_validator("default_access_groups", mode="before")
+    @classmethod
+    def _split_groups(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [g.strip() for g in value.split(",") if g.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [init_settings, env_settings, dotenv_settings, file_secret_settings]
+        config_file = os.environ.get("FAGPRAT_CONFIG")
+        if config_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    # --- derived -----------------------------------------------------------
+    @property
+    def qdrant_path(self) -> Path:
+        return self.data_dir / "qdrant"
+
+    @property
+    def resolved_audit_log_path(self) -> Path:
+        return self.audit_log_path or self.data_dir / "audit.jsonl"
+
+    @property
+    def resolved_chat_database_url(self) -> str:
+        return self.chat_database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'chat.db').resolve()}"
+
+    def model_setups(self) -> list[ModelSetup]:
+        """The default set-up (flat llm_* settings) followed by any extra ones."""
+        default = ModelSetup(
+            name=self.llm_name,
+            backend=self.llm_backend,
+            model_path=self.llm_model_path,
+            base_url=self.llm_base_url,
+            api_key=self.llm_api_key,
+            server_model=self.llm_server_model,
+            chat_format=self.llm_chat_format,
+            n_ctx=self.llm_n_ctx,
+            n_gpu_layers=self.llm_n_gpu_layers,
+            n_threads=self.llm_n_threads,
+            max_tokens=self.llm_max_tokens,
+            temperature=self.llm_temperature,
+            request_timeout_s=self.llm_timeout_s,
+        )
+        return [default, *[m for m in self.models if m.name != default.name]]
+
+    def model_setup(self, name: str | None = None) -> ModelSetup:
+        setups = self.model_setups()
+        if not name:
+            return setups[0]
+        for setup in setups:
+            if setup.name == name:
+                return setup
+        known = ", ".join(s.name for s in setups)
+        raise ValueError(f"Unknown model '{name}'. Configured models: {known}")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings for the surfaces; tests build their own `Settings`."""
+    return Settings()

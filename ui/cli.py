@@ -1,0 +1,401 @@
+"""`fagprat`: the command line, one surface among the others.
+
+Every command that reports results takes `--json`; `ask` and `search` also
+read many questions as JSON lines on standard input (models load once).
+Heavy imports happen inside the commands, so `--help` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rag.errors import FagpratError
+
+app = typer.Typer(
+    name="fagprat",
+    help="Fagprat: spørsmål og svar fra nasjonale retningslinjer og lokale prosedyrer, med kildehenvisninger.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+feedback_app = typer.Typer(help="Tilbakemeldinger fra brukerne.", no_args_is_help=True)
+users_app = typer.Typer(help="Brukere for innlogging med passord.", no_args_is_help=True)
+teams_app = typer.Typer(help="Microsoft Teams-boten.", invoke_without_command=True)
+app.add_typer(feedback_app, name="feedback")
+app.add_typer(users_app, name="users")
+app.add_typer(teams_app, name="teams")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON")]
+GroupsOption = Annotated[
+    list[str] | None, typer.Option("--group", "-g", help="Access group of the asker (repeat); default: national only")
+]
+DocTypeOption = Annotated[list[str] | None, typer.Option("--doc-type", help="Only this document type (repeat)")]
+PublisherOption = Annotated[list[str] | None, typer.Option("--publisher", help="Only this publisher (repeat)")]
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from rag.settings import get_settings
+
+    return get_settings()
+
+
+def _fail(error: FagpratError) -> typer.Exit:
+    typer.secho(error.user_message, fg=typer.colors.RED, err=True)
+    typer.echo(f"({error})", err=True)
+    return typer.Exit(code=1)
+
+
+def _emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, default=str))
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+# --- ingest ----------------------------------------------------------------------
+@app.command()
+def ingest(
+    path: Annotated[Path | None, typer.Argument(help="Folder or file to index")] = None,
+    prune: Annotated[bool, typer.Option(help="Remove documents whose files are gone")] = False,
+    collection: Annotated[str | None, typer.Option(help="Write into this collection instead of the configured one")] = None,
+    hapi: Annotated[
+        list[str] | None, typer.Option(help="Fetch a Helsedirektoratet guideline (id or URL) first (repeat)")
+    ] = None,
+    hapi_out: Annotated[Path, typer.Option(help="Where fetched HAPI guidelines are saved")] = Path("data/hapi"),
+    as_json: JsonOption = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
+) -> None:
+    """Index guidelines and procedures (PDF, DOCX, HTML, Markdown, HAPI JSON) into Qdrant."""
+    from ingest.pipeline import ingest_path
+
+    settings = _settings()
+    try:
+        if hapi:
+            from ingest.hapi_client import fetch_guideline
+
+            for guideline in hapi:
+                saved = fetch_guideline(guideline, hapi_out, settings)
+                typer.echo(f"Hentet {guideline} -> {saved}", err=True)
+            path = path or hapi_out
+        if path is None:
+            raise typer.BadParameter("give a folder or file, or --hapi")
+        report = ingest_path(settings, path, prune=prune, collection=collection, progress=progress and not as_json)
+    except FagpratError as error:
+        raise _fail(error) from error
+    if as_json:
+        _emit_json(report.as_dict())
+    else:
+        typer.echo(
+            f"{report.files} filer: {report.indexed} indeksert, {report.unchanged} uendret, "
+            f"{len(report.skipped)} hoppet over, {len(report.pruned)} fjernet; "
+            f"{report.chunks_written} tekstbiter skrevet på {report.seconds:.1f} s "
+            f"(samling «{report.collection}»)."
+        )
+        for skipped in report.skipped:
+            typer.echo(f"  hoppet over {skipped.path}: {skipped.reason}")
+    if report.nothing_done:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def sources(as_json: JsonOption = False) -> None:
+    """List the indexed documents."""
+    from rag.store import Store
+
+    try:
+        docs = Store(_settings()).documents()
+    except FagpratError as error:
+        raise _fail(error) from error
+    rows = [
+        {
+            "doc_id": d.get("doc_id"),
+            "title": d.get("title"),
+            "doc_type": d.get("doc_type"),
+            "publisher": d.get("publisher"),
+            "updated": d.get("updated"),
+            "version": d.get("version"),
+            "review_due": d.get("review_due"),
+            "chunks": d.get("chunk_count"),
+            "access_groups": d.get("access_groups"),
+            "link": d.get("url") or d.get("source_path"),
+        }
+        for d in docs
+    ]
+    if as_json:
+        _emit_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} dokumenter")
+    for column in ("Tittel", "Type", "Dato", "Biter", "Tilgang"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            str(row["title"]), str(row["doc_type"] or ""), str(row["updated"] or ""), str(row["chunks"]),
+            ", ".join(row["access_groups"] or []),
+        )
+    Console().print(table)
+
+
+@app.command()
+def alias(
+    name: Annotated[str, typer.Argument(help="Alias the app reads (FAGPRAT_COLLECTION)")],
+    target: Annotated[str, typer.Argument(help="Collection it should point at")],
+) -> None:
+    """Point an alias at a collection: re-index without downtime."""
+    from rag.store import Store
+
+    settings = _settings()
+    store = Store(settings, collection=target)
+    if not store.client.collection_exists(target):
+        typer.secho(f"Samlingen «{target}» finnes ikke.", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+    store.set_alias(name, target)
+    typer.echo(f"«{name}» peker nå på «{target}».")
+
+
+# --- ask and search ----------------------------------------------------------------
+def _questions(question: str | None, defaults: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
+    """One question from the argument, or many JSON lines from standard input."""
+    from rag.models import Question
+
+    if question and question != "-":
+        return [({}, Question(text=question, **defaults))]
+    items = []
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if isinstance(record, str):
+                record = {"question": record}
+            fields = {**defaults, **{k: v for k, v in record.items() if k in Question.model_fields and k != "text"}}
+            items.append((record, Question(text=record.get("question") or record.get("text", ""), **fields)))
+        except (ValueError, TypeError) as exc:
+            items.append(({"line": number}, exc))
+    return items
+
+
+def _defaults(groups, doc_types, publishers, model, user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return {
+        "access_groups": groups or [],
+        "doc_types": doc_types or [],
+        "publishers": publishers or [],
+        "model": model or "",
+        "user": user,
+    }
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question; '-' or nothing reads JSON lines from stdin")] = None,
+    groups: GroupsOption = None,
+    doc_types: DocTypeOption = None,
+    publishers: PublisherOption = None,
+    model: Annotated[str | None, typer.Option(help="Named model set-up")] = None,
+    user: Annotated[str, typer.Option(help="Who asks (audit log)")] = "cli",
+    as_json: JsonOption = False,
+) -> None:
+    """Answer a question from the indexed guidelines, with sources."""
+    from rag.models import AnswerEvent, TokenEvent
+    from rag.service import get_service
+
+    items = _questions(question, _defaults(groups, doc_types, publishers, model, user))
+    batch = len(items) > 1 or question in (None, "-")
+    failures = 0
+    try:
+        service = get_service(_settings())
+    except FagpratError as error:
+        raise _fail(error) from error
+    for record, item in items:
+        if isinstance(item, Exception):
+            failures += 1
+            _emit_json({**record, "error": f"invalid input: {item}"})
+            continue
+        try:
+            if as_json or batch:
+                answer = service.answer(item)
+                payload = answer.model_dump(mode="json")
+                _emit_json({**({"id": record["id"]} if "id" in record else {}), **payload})
+                continue
+            for event in service.stream(item):
+                if isinstance(event, TokenEvent):
+                    typer.echo(event.text, nl=False)
+                elif isinstance(event, AnswerEvent):
+                    _print_answer(event.answer)
+        except FagpratError as error:
+            failures += 1
+            if as_json or batch:
+                _emit_json({**record, "error": error.user_message, "detail": str(error)})
+            else:
+                raise _fail(error) from error
+    if failures and failures == len(items):
+        raise typer.Exit(code=1)
+
+
+def _print_answer(answer) -> None:  # type: ignore[no-untyped-def]
+    typer.echo("")
+    typer.echo("")
+    for notice in answer.notices:
+        typer.secho(notice, fg=typer.colors.YELLOW)
+    if answer.refused:
+        typer.secho(answer.text, fg=typer.colors.YELLOW)
+        return
+    typer.secho("Svar (kontrollert):", bold=True)
+    typer.echo(answer.text)
+    typer.echo("")
+    typer.secho("Kilder:", bold=True)
+    for citation in answer.citations:
+        p = citation.passage
+        where = ", ".join(x for x in (p.heading, f"s. {p.pages}" if p.pages else "", str(p.updated or "")) if x)
+        typer.echo(f"  [{citation.number}] {p.title} — {where}")
+        typer.echo(f"      {p.link}")
+        if p.review_overdue():
+            typer.secho(f"      Revisjonsfristen ({p.review_due}) er passert.", fg=typer.colors.RED)
+    if answer.uncited_sentences:
+        typer.secho("Uten kildestøtte: " + " | ".join(answer.uncited_sentences), fg=typer.colors.YELLOW)
+
+
+@app.command()
+def search(
+    question: Annotated[str | None, typer.Argument(help="The question; '-' or nothing reads JSON lines from stdin")] = None,
+    groups: GroupsOption = None,
+    doc_types: DocTypeOption = None,
+    publishers: PublisherOption = None,
+    top_k: Annotated[int | None, typer.Option(help="How many passages")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Retrieval alone: the ranked passages and their sources."""
+    from rag.service import get_service
+
+    settings = _settings()
+    if top_k:
+        settings = settings.model_copy(update={"top_k": top_k})
+    items = _questions(question, _defaults(groups, doc_types, publishers, None, "cli"))
+    batch = len(items) > 1 or question in (None, "-")
+    try:
+        service = get_service(settings)
+    except FagpratError as error:
+        raise _fail(error) from error
+    for record, item in items:
+        if isinstance(item, Exception):
+            _emit_json({**record, "error": f"invalid input: {item}"})
+            continue
+        try:
+            result = service.search(item)
+        except FagpratError as error:
+            if as_json or batch:
+                _emit_json({**record, "error": error.user_message})
+                continue
+            raise _fail(error) from error
+        if as_json or batch:
+            _emit_json(
+                {
+                    **({"id": record["id"]} if "id" in record else {}),
+                    "question": item.text,
+                    "standalone_question": result.standalone_question,
+                    "relevant": result.relevant,
+                    "best_relevance": result.best_relevance,
+                    "retrieval_ms": result.retrieval_ms,
+                    "passages": [p.model_dump(mode="json") for p in result.passages],
+                }
+            )
+            continue
+        if not result.relevant:
+            typer.secho("Ingen treff over relevansgrensen.", fg=typer.colors.YELLOW)
+        for rank, p in enumerate(result.passages, start=1):
+            typer.secho(f"{rank}. {p.title} — {p.heading}  (relevans {p.relevance:.2f})", bold=True)
+            typer.echo(f"   {p.link}{' s. ' + p.pages if p.pages else ''}")
+            typer.echo("   " + p.text[:300].replace("\n", " ") + ("…" if len(p.text) > 300 else ""))
+
+
+# --- surfaces ------------------------------------------------------------------------
+@app.command()
+def ui(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    headless: Annotated[bool, typer.Option(help="Do not open a browser")] = False,
+) -> None:
+    """Start the web chat (Chainlit)."""
+    from ui.server import run_chat
+
+    run_chat(_settings(), host=host, port=port, headless=headless)
+
+
+@teams_app.callback()
+def teams(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port (default FAGPRAT_TEAMS_PORT)")] = None,
+) -> None:
+    """Start the Microsoft Teams bot endpoint."""
+    if ctx.invoked_subcommand:
+        return
+    from ui.teams.server import serve
+
+    settings = _settings()
+    try:
+        serve(settings, host=host, port=port or settings.teams_port)
+    except FagpratError as error:
+        raise _fail(error) from error
+
+
+@teams_app.command("package")
+def teams_package(out: Annotated[Path, typer.Option(help="Zip file to write")] = Path("fagprat-teams.zip")) -> None:
+    """Build the Teams app package (manifest + icons) for side-loading."""
+    from ui.teams.package import build_package
+
+    path = build_package(_settings(), out)
+    typer.echo(f"Skrev {path}")
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument()],
+    groups: Annotated[list[str], typer.Option("--group", "-g", help="Access group (repeat)")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    """Add or update a user with a bcrypt-hashed password."""
+    from ui.auth import add_user
+
+    settings = _settings()
+    add_user(settings.users_file, username, password, groups)
+    typer.echo(f"Bruker «{username}» lagret i {settings.users_file}.")
+
+
+@feedback_app.command("export")
+def feedback_export(
+    out: Annotated[Path, typer.Option(help="File to write")] = Path("feedback.csv"),
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+) -> None:
+    """Export thumbs up/down with question, answer, cited sources and model."""
+    from ui.feedback import FeedbackStore, export_feedback
+
+    if fmt not in ("csv", "jsonl"):
+        raise typer.BadParameter("format must be csv or jsonl")
+    count = export_feedback(FeedbackStore(_settings().resolved_chat_database_url), out, fmt=fmt)
+    typer.echo(f"{count} tilbakemeldinger skrevet til {out}")
+
+
+def _mount_eval() -> None:
+    try:
+        from eval.cli import app as eval_app
+    except ImportError as exc:  # the eval extras are part of the install; say so if they are missing
+        logging.getLogger(__name__).debug("eval commands unavailable: %s", exc)
+        return
+    app.add_typer(eval_app, name="eval", help="Evaluering: sammenlign modeller på egne spørsmål.")
+
+
+_mount_eval()
+
+
+if __name__ == "__main__":
+    app()
