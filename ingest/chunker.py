@@ -51,11 +51,17 @@ class _Draft:
 
 
 class Chunker:
-    def __init__(self, count_tokens: Callable[[str], int], *, max_tokens: int, overlap_tokens: int):
+    def __init__(
+        self, count_tokens: Callable[[str], int], *, max_tokens: int, overlap_tokens: int, with_header: bool = True
+    ):
         """`max_tokens` is the budget for the whole indexed text (header + chunk)."""
         self.count_tokens = count_tokens
         self.max_tokens = max_tokens
         self.overlap_tokens = overlap_tokens
+        self.with_header = with_header
+
+    def indexed_text(self, chunk: Chunk, title: str) -> str:
+        return chunk.indexed_text(title, self.with_header)
 
     def chunk(self, document: Document) -> list[Chunk]:
         title = document.meta.title
@@ -65,7 +71,7 @@ class Chunker:
             path = list(heading_path)
             header_path = self._fitting_heading_path(title, path)
             probe = Chunk(chunk_id="", doc_id="", chunk_index=0, text="", heading_path=header_path)
-            budget = self.max_tokens - self.count_tokens(probe.indexed_text(title)) - 1
+            budget = self.max_tokens - self.count_tokens(self.indexed_text(probe, title)) - 1
             for draft in self._pack(list(blocks), budget):
                 text = "\n\n".join(p.text for p in draft.pieces)
                 pages = [p.page for p in draft.pieces if p.page is not None]
@@ -81,7 +87,7 @@ class Chunker:
                 for fitted in self._enforce_budget(chunk, title, budget):
                     fitted.chunk_index = len(chunks)
                     fitted.chunk_id = chunk_id(document.meta.doc_id, fitted.chunk_index, fitted.text)
-                    fitted.token_count = self.count_tokens(fitted.indexed_text(title))
+                    fitted.token_count = self.count_tokens(self.indexed_text(fitted, title))
                     chunks.append(fitted)
         return chunks
 
@@ -89,7 +95,7 @@ class Chunker:
         """Drop the outermost headings while the header leaves too little room."""
         while path:
             probe = Chunk(chunk_id="", doc_id="", chunk_index=0, text="", heading_path=path)
-            if self.max_tokens - self.count_tokens(probe.indexed_text(title)) >= _MIN_TEXT_TOKENS:
+            if self.max_tokens - self.count_tokens(self.indexed_text(probe, title)) >= _MIN_TEXT_TOKENS:
                 break
             path = path[1:]
         return path
@@ -101,7 +107,7 @@ class Chunker:
             length_function=self.count_tokens,
             separators=_SPLIT_SEPARATORS,
             is_separator_regex=True,
-            keep_separator=False,
+            keep_separator="end",
         )
 
     def _pieces(self, block: Block, budget: int) -> list[_Piece]:
@@ -128,13 +134,13 @@ class Chunker:
 
     def _enforce_budget(self, chunk: Chunk, title: str, budget: int) -> list[Chunk]:
         """Token counts of joined text can differ from the sum of parts; re-split the rare chunk that overflows."""
-        if self.count_tokens(chunk.indexed_text(title)) <= self.max_tokens:
+        if self.count_tokens(self.indexed_text(chunk, title)) <= self.max_tokens:
             return [chunk]
         parts = self._splitter(max(budget - 8, _MIN_TEXT_TOKENS // 2), 0).split_text(chunk.text)
         result: list[Chunk] = []
         for text in parts:
             part = chunk.model_copy(update={"text": text})
-            if self.count_tokens(part.indexed_text(title)) > self.max_tokens and len(text) > 1:
+            if self.count_tokens(self.indexed_text(part, title)) > self.max_tokens and len(text) > 1:
                 result.extend(self._enforce_budget(part, title, max(budget // 2, 8)))
             else:
                 result.append(part)

@@ -92,6 +92,7 @@ class Ingester:
             self.embedder.count_tokens,
             max_tokens=min(settings.chunk_size_tokens, self.embedder.passage_budget),
             overlap_tokens=settings.chunk_overlap_tokens,
+            with_header=settings.index_heading_context,
         )
         self.config_fingerprint = "|".join(
             [
@@ -100,6 +101,7 @@ class Ingester:
                 settings.embedding_passage_prefix,
                 str(self.chunker.max_tokens),
                 str(settings.chunk_overlap_tokens),
+                str(settings.index_heading_context),
                 settings.bm25_language,
                 f"{settings.bm25_k1}/{settings.bm25_b}/{settings.bm25_avg_doc_tokens}",
             ]
@@ -150,30 +152,33 @@ class Ingester:
             report.unchanged += 1
             return
         document = load_file(path, base)
+        written, embed_seconds = self.index_document(document, doc_hash)
+        report.embed_seconds += embed_seconds
+        report.indexed += 1
+        report.chunks_written += written
+        report.pages += document.meta.page_count or 0
+
+    def index_document(self, document: Document, doc_hash: str) -> tuple[int, float]:
+        """Chunk, embed and write one document version; returns (chunks written, seconds embedding)."""
         chunks = self.chunker.chunk(document)
         if not chunks:
             raise LoaderError("no text to index")
         embed_started = time.perf_counter()
-        texts = [c.indexed_text(document.meta.title) for c in chunks]
+        texts = [self.chunker.indexed_text(c, document.meta.title) for c in chunks]
         dense = self.embedder.embed_passages(texts)
-        report.embed_seconds += time.perf_counter() - embed_started
-        points_out = [
+        embed_seconds = time.perf_counter() - embed_started
+        points = [
             models.PointStruct(
                 id=chunk.chunk_id,
-                vector={
-                    DENSE_VECTOR: vector.tolist(),
-                    SPARSE_VECTOR: self.sparse.encode_document(text),
-                },
+                vector={DENSE_VECTOR: vector.tolist(), SPARSE_VECTOR: self.sparse.encode_document(text)},
                 payload=self._payload(document, chunk, doc_hash, len(chunks)),
             )
             for chunk, text, vector in zip(chunks, texts, dense, strict=True)
         ]
         # Write the new version before removing the old: readers never see a gap.
-        self.store.upsert(points_out)
-        self.store.delete_stale(doc_id, keep_hash=doc_hash)
-        report.indexed += 1
-        report.chunks_written += len(points_out)
-        report.pages += document.meta.page_count or 0
+        self.store.upsert(points)
+        self.store.delete_stale(document.meta.doc_id, keep_hash=doc_hash)
+        return len(points), embed_seconds
 
     def _fingerprint(self, path: Path, base: Path) -> str:
         digest = hashlib.sha256(self.config_fingerprint.encode())

@@ -82,9 +82,11 @@ class Chunk(BaseModel):
     page_end: int | None = None
     token_count: int = 0
 
-    def indexed_text(self, title: str) -> str:
+    def indexed_text(self, title: str, with_header: bool = True) -> str:
         """What the embedder and BM25 see: the title and heading path give a
         short chunk the context its own words lack."""
+        if not with_header:
+            return self.text
         header = " > ".join([title, *[h for h in self.heading_path if h != title]])
         return f"{header}\n{self.text}"
 

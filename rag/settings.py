@@ -58,10 +58,6 @@ class ModelSetup(BaseModel):
     request_timeout_s: float = 120.0
 
 
-def _bundled_model_setup() -> ModelSetup:
-    return ModelSetup(name="smollm2-135m", backend="llamacpp", model_path="", chat_format="")
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FAGPRAT_",
@@ -102,6 +98,9 @@ class Settings(BaseSettings):
         default=200, description="Chunk budget in the embedding model's own tokens (header included)"
     )
     chunk_overlap_tokens: int = Field(default=40, description="Overlap between consecutive chunks of one section")
+    index_heading_context: bool = Field(
+        default=True, description="Embed and BM25-index each chunk with its title and heading path in front"
+    )
 
     # --- sparse / BM25 -----------------------------------------------------
     bm25_language: str = Field(default="norwegian", description="Snowball stemmer and stop-word language")
@@ -154,6 +153,7 @@ class Settings(BaseSettings):
     hapi_base_url: str = "https://api.helsedirektoratet.no/innhold"
     hapi_subscription_key: SecretStr | None = Field(default=None, description="Ocp-Apim-Subscription-Key")
     hapi_max_retries: int = 5
+    hapi_timeout_s: float = Field(default=30.0, description="Timeout of one request to the Helsedirektoratet API")
 
     # --- web chat (Chainlit) ----------------------------------------------
     auth_mode: Literal["password", "oauth", "header", "none"] = Field(

@@ -154,6 +154,8 @@ class Store:
             shard_number=self.settings.qdrant_shard_number,
             replication_factor=self.settings.qdrant_replication_factor,
         )
+        if not self.settings.qdrant_url:
+            return  # embedded Qdrant scans every point and ignores payload indexes
         for field in KEYWORD_INDEXES:
             self.client.create_payload_index(self.collection, field, models.PayloadSchemaType.KEYWORD)
         for field in INTEGER_INDEXES:

@@ -1,0 +1,202 @@
+"""Incremental, idempotent ingest into real embedded Qdrant."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ingest.pipeline import Ingester, ingest_path
+from rag.store import Store, close_clients
+from tests.conftest import REPO, make_settings
+
+
+def _write_procedure(path: Path, title: str, paragraphs: int = 3, marker: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = "\n\n".join(
+        f"Avsnitt {i} om {title.lower()}: sjekk innstikkstedet hver {i + 2}. time og dokumenter funnene. {marker}"
+        for i in range(paragraphs)
+    )
+    path.write_text(f"---\ntitle: {title}\ndoc_type: prosedyre\n---\n# {title}\n\n## Utførelse\n\n{body}\n", "utf-8")
+
+
+def _state(settings) -> dict[str, tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """Every point: id -> (doc_id, doc_hash)."""
+    store = Store(settings)
+    points, offset = [], None
+    while True:
+        batch, offset = store.client.scroll(store.collection, limit=256, offset=offset, with_payload=["doc_id", "doc_hash"])
+        points.extend(batch)
+        if offset is None:
+            break
+    return {str(p.id): (p.payload["doc_id"], p.payload["doc_hash"]) for p in points}
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "docs"
+    (root / "fjordbyen").mkdir(parents=True)
+    (root / "fjordbyen" / "_mappe.yaml").write_text("access_groups: [fjordbyen]\npublisher: Fjordbyen sykehus\n")
+    _write_procedure(root / "fjordbyen" / "pvk.md", "Perifert venekateter")
+    _write_procedure(root / "fjordbyen" / "cvk.md", "Sentralt venekateter")
+    _write_procedure(root / "nasjonal" / "sepsis.md", "Sepsis hos voksne")
+    return root
+
+
+def test_reingesting_unchanged_files_writes_nothing(tmp_path: Path, corpus: Path):
+    settings = make_settings(tmp_path / "data")
+    first = ingest_path(settings, corpus)
+    assert (first.files, first.indexed, first.unchanged) == (3, 3, 0)
+    before = _state(settings)
+    second = ingest_path(settings, corpus)
+    assert (second.indexed, second.unchanged, second.chunks_written) == (0, 3, 0)
+    assert _state(settings) == before
+
+
+def test_access_groups_come_from_folders(tmp_path: Path, corpus: Path):
+    settings = make_settings(tmp_path / "data")
+    ingest_path(settings, corpus)
+    groups = {d["doc_id"]: d["access_groups"] for d in Store(settings).documents()}
+    assert groups["file:fjordbyen/pvk.md"] == ["fjordbyen"]
+    assert groups["file:nasjonal/sepsis.md"] == ["nasjonal"]
+
+
+def test_a_changed_file_replaces_exactly_its_own_chunks(tmp_path: Path, corpus: Path):
+    settings = make_settings(tmp_path / "data")
+    ingest_path(settings, corpus)
+    before = _state(settings)
+    _write_procedure(corpus / "fjordbyen" / "pvk.md", "Perifert venekateter", paragraphs=8, marker="ENDRET")
+    report = ingest_path(settings, corpus)
+    assert (report.indexed, report.unchanged) == (1, 2)
+    after = _state(settings)
+    untouched = {k: v for k, v in before.items() if v[0] != "file:fjordbyen/pvk.md"}
+    assert {k: v for k, v in after.items() if v[0] != "file:fjordbyen/pvk.md"} == untouched
+    pvk_hashes = {h for doc, h in after.values() if doc == "file:fjordbyen/pvk.md"}
+    assert len(pvk_hashes) == 1, "stale chunks of the old version remain"
+    store = Store(settings)
+    texts = [p.payload["text"] for p in store.client.scroll(store.collection, limit=500, scroll_filter=store.doc_filter("file:fjordbyen/pvk.md"))[0]]
+    assert texts and all("ENDRET" in t for t in texts if t.startswith("Avsnitt"))
+    assert len(texts) == report.chunks_written
+
+
+def test_prune_removes_documents_whose_files_are_gone(tmp_path: Path, corpus: Path):
+    settings = make_settings(tmp_path / "data")
+    ingest_path(settings, corpus)
+    (corpus / "fjordbyen" / "cvk.md").unlink()
+    kept = ingest_path(settings, corpus)
+    assert kept.pruned == [] and "file:fjordbyen/cvk.md" in {d["doc_id"] for d in Store(settings).documents()}
+    pruned = ingest_path(settings, corpus, prune=True)
+    assert pruned.pruned == ["file:fjordbyen/cvk.md"]
+    assert "file:fjordbyen/cvk.md" not in {doc for doc, _ in _state(settings).values()}
+
+
+def test_a_crash_mid_document_heals_on_the_next_run(tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch):
+    clean = make_settings(tmp_path / "clean")
+    ingest_path(clean, corpus)
+    expected = _state(clean)
+
+    settings = make_settings(tmp_path / "data")
+    real_upsert = Store.upsert
+    calls = {"n": 0}
+
+    def crash_on_second_document(self, points):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            real_upsert(self, points[: len(points) // 2])  # half written, then the process "dies"
+            raise KeyboardInterrupt
+        real_upsert(self, points)
+
+    monkeypatch.setattr(Store, "upsert", crash_on_second_document)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_path(settings, corpus)
+    monkeypatch.setattr(Store, "upsert", real_upsert)
+    assert _state(settings) != expected
+    ingest_path(settings, corpus)
+    assert _state(settings) == expected
+
+
+def test_an_ingest_killed_by_sigkill_ends_like_a_clean_run(tmp_path: Path):
+    root = tmp_path / "many"
+    for i in range(30):
+        _write_procedure(root / "nasjonal" / f"prosedyre-{i:02d}.md", f"Prosedyre {i}", paragraphs=12)
+    clean = make_settings(tmp_path / "clean")
+    ingest_path(clean, root)
+    expected = _state(clean)
+    close_clients()
+
+    data = tmp_path / "data"
+    env = {**os.environ, "FAGPRAT_DATA_DIR": str(data)}
+    command = [sys.executable, "-m", "ui.cli", "ingest", str(root)]
+    child = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    deadline = time.monotonic() + 120
+    assert child.stderr is not None
+    while time.monotonic() < deadline:
+        seen += child.stderr.read(1)
+        if " 8/30" in seen:
+            break
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert " 8/30" in seen, seen[-500:]
+
+    subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
+    settings = make_settings(data)
+    assert _state(settings) == expected
+    close_clients()
+
+
+def test_bad_files_are_skipped_with_reasons_and_the_rest_indexed(tmp_path: Path, corpus: Path):
+    (corpus / "nasjonal" / "tom.pdf").write_bytes(b"")
+    (corpus / "nasjonal" / "odelagt.docx").write_bytes(b"PK\x03\x04 this is not a real docx")
+    (corpus / "nasjonal" / "odelagt.pdf").write_bytes(b"%PDF-1.7\n garbage")
+    settings = make_settings(tmp_path / "data")
+    report = ingest_path(settings, corpus)
+    assert report.indexed == 3
+    reasons = {Path(s.path).name: s.reason for s in report.skipped}
+    assert set(reasons) == {"tom.pdf", "odelagt.docx", "odelagt.pdf"}
+    assert all(reasons.values())
+    assert not report.nothing_done
+
+
+def test_cli_exit_code_is_nonzero_only_when_nothing_could_be_done(tmp_path: Path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "tom.pdf").write_bytes(b"")
+    env = {**os.environ, "FAGPRAT_DATA_DIR": str(tmp_path / "data")}
+    failed = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "ingest", str(bad), "--json"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert failed.returncode == 1
+    report = json.loads(failed.stdout)
+    assert report["skipped"][0]["path"].endswith("tom.pdf")
+
+    _write_procedure(bad / "ok.md", "Håndhygiene")
+    worked = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "ingest", str(bad), "--json"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert worked.returncode == 0, worked.stderr
+    assert json.loads(worked.stdout)["indexed"] == 1
+
+
+def test_a_second_process_gets_a_clear_lock_error(tmp_path: Path, corpus: Path):
+    settings = make_settings(tmp_path / "data")
+    ingest_path(settings, corpus)  # this process now holds the folder
+    env = {**os.environ, "FAGPRAT_DATA_DIR": str(tmp_path / "data")}
+    other = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "sources"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert other.returncode == 1
+    assert "i bruk av en annen prosess" in other.stderr
+    assert "Traceback" not in other.stderr
+
+
+def test_ingest_keeps_the_embedders_token_budget(tmp_path: Path, corpus: Path):
+    settings = make_settings(tmp_path / "data", chunk_size_tokens=10_000)
+    ingester = Ingester(settings)
+    assert ingester.chunker.max_tokens == ingester.embedder.passage_budget
