@@ -1,0 +1,1 @@
+"""Ingest: load files, chunk them and write them to the store."""

@@ -1,0 +1,1 @@
+"""Prompt texts (Norwegian), read with importlib.resources by rag.prompting."""
