@@ -36,11 +36,9 @@ FUSIONS: dict[str, dict[str, float]] = {
     "RRF 1:1": {"dense_weight": 1.0, "sparse_weight": 1.0},
     "RRF 0.5:1": {"dense_weight": 0.5, "sparse_weight": 1.0},
     "RRF 0.3:1": {"dense_weight": 0.3, "sparse_weight": 1.0},
-    "RRF 0.2:1": {"dense_weight": 0.2, "sparse_weight": 1.0},
-    "RRF 1:0.5": {"dense_weight": 1.0, "sparse_weight": 0.5},
 }
-CANDIDATES = (20, 40, 100)
-INDEX_VARIANTS = ((200, True), (200, False), (128, True), (254, True))
+CANDIDATES = (40, 100)
+INDEX_VARIANTS = ((200, True), (200, False), (128, True))
 
 
 @dataclass
@@ -171,9 +169,9 @@ def main() -> None:
             sparse = BM25Encoder(settings)
             nq_vectors = ingester.embedder.embed_queries([q.text for q in nq_queries])
             gold_vectors = ingester.embedder.embed_queries([q.text for q in answerable])
-            fusions = FUSIONS if (chunk_size, with_header) == INDEX_VARIANTS[0] else {"RRF 0.3:1": FUSIONS["RRF 0.3:1"]}
-            for fusion, weights in fusions.items():
-                for candidates in CANDIDATES if (chunk_size, with_header) == INDEX_VARIANTS[0] else (40,):
+            main_variant = (chunk_size, with_header) == INDEX_VARIANTS[0]
+            for fusion, weights in FUSIONS.items() if main_variant else [("RRF 0.5:1", FUSIONS["RRF 0.5:1"])]:
+                for candidates in CANDIDATES if main_variant and fusion.startswith("RRF") else (40,):
                     config = settings.model_copy(
                         update={**weights, "dense_candidates": candidates, "sparse_candidates": candidates}
                     )

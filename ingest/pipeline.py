@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from tqdm import tqdm
 
 from ingest.chunker import Chunker
 from ingest.loaders import LoaderError, iter_files, load_file
+from ingest.metadata import metadata_files
 from rag.embeddings import Embedder, get_embedder
 from rag.errors import FagpratError
 from rag.models import Chunk, Document
@@ -36,9 +36,6 @@ log = logging.getLogger(__name__)
 
 # Bump when chunking or payload layout changes in a way that needs re-indexing.
 PIPELINE_VERSION = "1"
-# Metadata conventions of docs/architecture.md (read by ingest/metadata.py).
-FOLDER_DEFAULTS_NAME = "_mappe.yaml"
-SIDECAR_SUFFIX = ".meta.yaml"
 
 
 @dataclass
@@ -183,7 +180,8 @@ class Ingester:
     def _fingerprint(self, path: Path, base: Path) -> str:
         digest = hashlib.sha256(self.config_fingerprint.encode())
         digest.update(str(path.resolve()).encode())
-        for source in _metadata_sources(path, base):
+        # A sidecar or folder-default edit (e.g. access groups) must re-index the file.
+        for source in metadata_files(path, base):
             digest.update(source.name.encode())
             digest.update(source.read_bytes())
         try:
@@ -208,21 +206,6 @@ class Ingester:
             token_count=chunk.token_count,
         )
         return meta
-
-
-def _metadata_sources(path: Path, base: Path) -> Iterable[Path]:
-    """Files whose change must re-index `path`: its sidecar and the folder defaults above it."""
-    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
-    if sidecar.exists():
-        yield sidecar
-    folder = path.parent
-    while True:
-        defaults = folder / FOLDER_DEFAULTS_NAME
-        if defaults.exists():
-            yield defaults
-        if folder == base or base not in folder.parents:
-            return
-        folder = folder.parent
 
 
 def _is_under(path: Path, root: Path) -> bool:

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     qdrant_replication_factor: int | None = Field(
         default=None, description="Replicas per shard for a new collection (distributed mode)"
     )
-    qdrant_timeout_s: int = 30
+    qdrant_timeout_s: int = Field(default=30, description="Qdrant server request timeout (seconds)")
 
     # --- embeddings --------------------------------------------------------
     embedding_model: str = Field(
@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     embedding_query_prefix: str = Field(default="", description="Prefix for queries, e.g. 'query: ' for multilingual-e5")
     embedding_passage_prefix: str = Field(default="", description="Prefix for passages, e.g. 'passage: ' for multilingual-e5")
     embedding_device: str = Field(default="cpu", description="Torch device for the embedder (cpu, cuda)")
-    embedding_batch_size: int = 32
+    embedding_batch_size: int = Field(default=32, description="Passages embedded per batch")
 
     # --- chunking ----------------------------------------------------------
     chunk_size_tokens: int = Field(
@@ -104,8 +104,8 @@ class Settings(BaseSettings):
 
     # --- sparse / BM25 -----------------------------------------------------
     bm25_language: str = Field(default="norwegian", description="Snowball stemmer and stop-word language")
-    bm25_k1: float = 1.2
-    bm25_b: float = 0.75
+    bm25_k1: float = Field(default=1.2, description="BM25 term-frequency saturation")
+    bm25_b: float = Field(default=0.75, description="BM25 length normalisation")
     bm25_avg_doc_tokens: float = Field(default=120.0, description="Average chunk length in BM25 terms")
 
     # --- retrieval ---------------------------------------------------------
@@ -120,7 +120,7 @@ class Settings(BaseSettings):
         description="Relevance floor (see docs/retrieval.md); below it the service refuses without calling the LLM",
     )
     reranker_model: str = Field(default="", description="CrossEncoder folder; empty = no reranking")
-    rerank_candidates: int = 20
+    rerank_candidates: int = Field(default=20, description="Fused hits the reranker re-scores")
     default_access_groups: list[str] = Field(
         default_factory=lambda: ["nasjonal"], description="Groups of a user with no mapping"
     )
@@ -130,14 +130,14 @@ class Settings(BaseSettings):
     llm_name: str = Field(default="smollm2-135m", description="Name of the default model set-up")
     llm_model_path: str = Field(default="", description="GGUF file; empty = bundled SmolLM2-135M-Instruct Q4_1")
     llm_base_url: str = Field(default="", description="OpenAI-compatible base URL (llm_backend=openai)")
-    llm_api_key: SecretStr = SecretStr("not-needed")
-    llm_server_model: str = ""
+    llm_api_key: SecretStr = Field(default=SecretStr("not-needed"), description="API key of the model server")
+    llm_server_model: str = Field(default="", description="Model name sent to the server (empty = llm_name)")
     llm_chat_format: str = Field(default="", description="llama.cpp chat format; empty = the GGUF's template")
     llm_n_ctx: int = Field(default=4096, description="Context window")
     llm_n_gpu_layers: int = Field(default=0, description="GPU offload; -1 = all layers")
     llm_n_threads: int | None = Field(default=None, description="CPU threads; empty = llama.cpp's choice")
     llm_max_tokens: int = Field(default=400, description="Answer length limit in tokens")
-    llm_temperature: float = 0.1
+    llm_temperature: float = Field(default=0.1, description="Sampling temperature (low: stick to the sources)")
     llm_timeout_s: float = Field(default=120.0, description="HTTP backend request timeout")
     models: list[ModelSetup] = Field(
         default_factory=list, description="Further model set-ups (JSON list); the first flat one is the default"
@@ -147,12 +147,14 @@ class Settings(BaseSettings):
     # --- input and safety --------------------------------------------------
     max_question_chars: int = Field(default=2000, description="Longer questions are rejected with a message")
     audit_log_path: Path | None = Field(default=None, description="JSON-lines audit log; empty = data_dir/audit.jsonl")
-    audit_enabled: bool = True
+    audit_enabled: bool = Field(default=True, description="Write the audit log")
 
     # --- Helsedirektoratet API ---------------------------------------------
-    hapi_base_url: str = "https://api.helsedirektoratet.no/innhold"
+    hapi_base_url: str = Field(
+        default="https://api.helsedirektoratet.no/innhold", description="Helsedirektoratet content API (HAPI)"
+    )
     hapi_subscription_key: SecretStr | None = Field(default=None, description="Ocp-Apim-Subscription-Key")
-    hapi_max_retries: int = 5
+    hapi_max_retries: int = Field(default=5, description="Retries (with backoff) on 429/5xx/timeouts")
     hapi_timeout_s: float = Field(default=30.0, description="Timeout of one request to the Helsedirektoratet API")
 
     # --- web chat (Chainlit) ----------------------------------------------
@@ -163,11 +165,15 @@ class Settings(BaseSettings):
     group_map_file: Path = Field(
         default=Path("config/groups.yaml"), description="Entra ID / header groups -> access groups"
     )
-    header_auth_user_header: str = "X-Forwarded-User"
-    header_auth_groups_header: str = "X-Forwarded-Groups"
+    header_auth_user_header: str = Field(default="X-Forwarded-User", description="Header auth: user name header")
+    header_auth_groups_header: str = Field(
+        default="X-Forwarded-Groups", description="Header auth: comma-separated groups header"
+    )
     chat_database_url: str = Field(default="", description="SQLAlchemy URL; empty = SQLite under data_dir")
-    show_retrieval_steps: Literal["admins", "all", "none"] = "admins"
-    admin_group: str = "admin"
+    show_retrieval_steps: Literal["admins", "all", "none"] = Field(
+        default="admins", description="Who sees the retrieval step in the chat"
+    )
+    admin_group: str = Field(default="admin", description="Access group of administrators")
     chat_starters: list[str] = Field(
         default_factory=list,
         description="Example questions on the chat's start screen; empty = answerable gold questions the user may see",
@@ -179,11 +185,11 @@ class Settings(BaseSettings):
     )
 
     # --- Teams bot ---------------------------------------------------------
-    teams_app_id: str = ""
-    teams_app_password: SecretStr | None = None
+    teams_app_id: str = Field(default="", description="Azure Bot app (client) id")
+    teams_app_password: SecretStr | None = Field(default=None, description="Azure Bot client secret")
     teams_tenant_id: str = Field(default="", description="Single-tenant bots: the Entra tenant id")
     teams_dev_mode: bool = Field(default=False, description="Allow running without credentials (local only)")
-    teams_port: int = 3978
+    teams_port: int = Field(default=3978, description="Port of the Teams endpoint")
     teams_max_conversations: int = Field(
         default=1000, description="Conversations (and users) the bot keeps in memory; history resets on restart"
     )
