@@ -12,6 +12,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# Model loading progress bars and tokenizer length warnings are noise in a CLI and in logs.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 BUNDLED_EMBEDDER_NAME = "all-MiniLM-L6-v2 (bundled)"
 BUNDLED_LLM_NAME = "smollm2-135m"

@@ -40,7 +40,7 @@ class Embedder:
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for this text, without special tokens."""
-        return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self.model.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     @property
     def passage_budget(self) -> int:

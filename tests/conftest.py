@@ -49,3 +49,12 @@ def service(indexed_settings) -> Iterator:  # type: ignore[no-untyped-def]
     from rag.service import get_service
 
     yield get_service(indexed_settings)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _release_qdrant_clients() -> Iterator[None]:
+    """Close embedded Qdrant cleanly at the end (not in __del__ at interpreter shutdown)."""
+    yield
+    from rag.store import close_clients
+
+    close_clients()

@@ -349,11 +349,17 @@ def teams(
 
 
 @teams_app.command("package")
-def teams_package(out: Annotated[Path, typer.Option(help="Zip file to write")] = Path("fagprat-teams.zip")) -> None:
+def teams_package(
+    out: Annotated[Path, typer.Option(help="Zip file to write")] = Path("fagprat-teams.zip"),
+    endpoint: Annotated[str, typer.Option(help="Public messaging endpoint, e.g. https://fagprat.sykehus.no/api/messages")] = "",
+) -> None:
     """Build the Teams app package (manifest + icons) for side-loading."""
     from ui.teams.package import build_package
 
-    path = build_package(_settings(), out)
+    try:
+        path = build_package(_settings(), out, endpoint_url=endpoint)
+    except FagpratError as error:
+        raise _fail(error) from error
     typer.echo(f"Skrev {path}")
 
 

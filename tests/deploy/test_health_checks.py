@@ -97,9 +97,12 @@ def test_image_check_asks_the_chat_health_endpoint(stand_in):
     assert _run(command, {"HEALTHCHECK_URL": url}) != 0
 
 
-def test_bot_check_needs_an_open_port(stand_in):
+def test_bot_check_asks_the_bot_health_endpoint(stand_in):
     test = load_compose()["services"]["bot"]["healthcheck"]["test"]
     code = test[3].replace("3978", str(stand_in.port))
     assert _run([sys.executable, "-c", code]) == 0
+    assert stand_in.requests[-1][0] == "/healthz"
+    stand_in.status = 503
+    assert _run([sys.executable, "-c", code]) != 0
     stand_in.stop()
     assert _run([sys.executable, "-c", code]) != 0
