@@ -129,8 +129,12 @@ class AnsweringService:
         finally:
             cancelled.set()
 
-    def facets(self) -> dict[str, list[str]]:
-        return {"doc_types": self.store.facet_values("doc_type"), "publishers": self.store.facet_values("publisher")}
+    def facets(self, access_groups: list[str] | None = None) -> dict[str, list[str]]:
+        """Document types and publishers a filter can offer; with groups, only those the caller can see."""
+        return {
+            "doc_types": self.store.facet_values("doc_type", access_groups),
+            "publishers": self.store.facet_values("publisher", access_groups),
+        }
 
     # --- steps ----------------------------------------------------------------
     def _prepare(self, question: Question) -> _Prepared:

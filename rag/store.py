@@ -212,16 +212,19 @@ class Store:
     def delete_document(self, doc_id: str) -> None:
         self.client.delete(self.collection, points_selector=models.FilterSelector(filter=self.doc_filter(doc_id)), wait=True)
 
-    def documents(self) -> list[dict[str, Any]]:
-        """One payload per document (its first chunk carries the document fields)."""
+    def documents(self, access_groups: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """One payload per document (its first chunk carries the document fields),
+        optionally only documents of these access groups."""
         if not self.exists():
             return []
-        first_chunks = models.Filter(must=[models.FieldCondition(key="chunk_index", match=models.MatchValue(value=0))])
-        docs = list(self._scroll(first_chunks, list(DOCUMENT_FIELDS)))
+        must: list[models.Condition] = [models.FieldCondition(key="chunk_index", match=models.MatchValue(value=0))]
+        if access_groups is not None:
+            must.extend(SearchFilter(access_groups).to_qdrant().must or [])  # type: ignore[arg-type]
+        docs = list(self._scroll(models.Filter(must=must), list(DOCUMENT_FIELDS)))
         return sorted(docs, key=lambda d: d.get("doc_id", ""))
 
-    def facet_values(self, field: str) -> list[str]:
-        return sorted({str(d.get(field)) for d in self.documents() if d.get(field)})
+    def facet_values(self, field: str, access_groups: Sequence[str] | None = None) -> list[str]:
+        return sorted({str(d.get(field)) for d in self.documents(access_groups) if d.get(field)})
 
     def _scroll(self, flt: models.Filter, fields: list[str]) -> Iterator[dict[str, Any]]:
         offset = None

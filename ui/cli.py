@@ -373,7 +373,11 @@ def users_add(
     from ui.auth import add_user
 
     settings = _settings()
-    add_user(settings.users_file, username, password, groups)
+    try:
+        add_user(settings.users_file, username, password, groups)
+    except ValueError as error:
+        typer.secho(str(error), fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1) from error
     typer.echo(f"Bruker «{username}» lagret i {settings.users_file}.")
 
 

@@ -75,3 +75,9 @@ def test_cli_search_reads_json_lines_and_answers_with_json_lines(tmp_path):
     assert out[0]["passages"][0]["doc_id"] == "file:nasjonal/anafylaksi.html"
     assert any(p["doc_id"] == "file:nordlia/perifert-venekateter.docx" for p in out[1]["passages"])
     assert "error" in out[-1]
+
+
+def test_filter_choices_only_show_what_the_caller_can_see(service):
+    fjordbyen = service.facets(["nasjonal", "fjordbyen"])["publishers"]
+    assert "Fjordbyen sykehus HF" in fjordbyen and not any("Nordlia" in p for p in fjordbyen)
+    assert any("Nordlia" in p for p in service.facets()["publishers"])

@@ -1,0 +1,342 @@
+"""The web chat for hospital staff (Chainlit).
+
+Run with ``chainlit run ui/app.py`` from the repository root, or ``fagprat ui``.
+Each browser session keeps its own user, history and answers in Chainlit's
+user session; the access groups of every question come from the signed-in
+user (``ui/auth.py``), never from the browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from typing import Any
+
+import chainlit as cl
+from chainlit.data import get_data_layer
+from chainlit.input_widget import Select
+from chainlit.oauth_providers import get_configured_oauth_providers
+from chainlit.types import Feedback, ThreadDict
+
+from rag.errors import ConfigurationError, FagpratError
+from rag.models import Answer, AnswerEvent, ChatTurn, TokenEvent
+from rag.service import get_service
+from ui import presenter
+from ui.auth import (
+    SignedInUser,
+    anonymous_user,
+    authenticate_password,
+    ensure_auth_secret,
+    ensure_users_file,
+    header_user,
+    oauth_user,
+)
+from ui.chat_history import create_schema, make_data_layer
+from ui.feedback import FeedbackRecord, FeedbackStore
+from ui.questions import ALL, build_question, starter_questions
+from ui.server import active_settings
+
+logger = logging.getLogger("fagprat.chat")
+
+settings = active_settings()
+DATABASE_URL = settings.resolved_chat_database_url
+RETRIEVAL_STEP_NAME = "Søk i kildene"
+ANSWER_META_KEY = "fagprat"
+
+# --- start-up ----------------------------------------------------------------------
+
+if settings.auth_mode != "none":
+    if secret_file := ensure_auth_secret(settings, os.environ):
+        logger.info("Session tokens are signed with the secret in %s", secret_file)
+if settings.auth_mode == "password" and (created := ensure_users_file(settings.users_file)):
+    logger.warning(created)
+
+
+@cl.on_app_startup
+async def _start() -> None:
+    await create_schema(DATABASE_URL)
+    # Load the embedder, the store and the default model now, not in the first user's chat.
+    try:
+        service = await asyncio.to_thread(get_service, settings)
+        await asyncio.to_thread(service.llm)
+    except FagpratError as err:
+        logger.error("The answering service is not ready: %s", err)
+
+
+@cl.data_layer
+def _history():
+    return make_data_layer(DATABASE_URL)
+
+
+_feedback_store: FeedbackStore | None = None
+
+
+def feedback_store() -> FeedbackStore:
+    global _feedback_store
+    if _feedback_store is None:
+        _feedback_store = FeedbackStore(DATABASE_URL)
+    return _feedback_store
+
+
+# --- sign-in -----------------------------------------------------------------------
+
+
+def _chainlit_user(user: SignedInUser | None) -> cl.User | None:
+    if user is None:
+        return None
+    return cl.User(identifier=user.identifier, display_name=user.display_name, metadata=user.metadata())
+
+
+if settings.auth_mode == "password":
+
+    @cl.password_auth_callback
+    async def _password_sign_in(username: str, password: str) -> cl.User | None:
+        try:
+            user = await asyncio.to_thread(authenticate_password, settings, username, password)
+        except ConfigurationError as err:
+            logger.error("Password sign-in impossible: %s", err)
+            return None
+        return _chainlit_user(user)
+
+elif settings.auth_mode == "oauth":
+    if not get_configured_oauth_providers():
+        # Stop rather than run without sign-in (Chainlit would serve everyone).
+        raise SystemExit(
+            "FAGPRAT_AUTH_MODE=oauth, but no OAuth provider is configured: set OAUTH_AZURE_AD_CLIENT_ID, "
+            "OAUTH_AZURE_AD_CLIENT_SECRET and OAUTH_AZURE_AD_TENANT_ID (see docs/chat.md)."
+        )
+
+    @cl.oauth_callback
+    async def _entra_sign_in(
+        provider_id: str,
+        token: str,
+        raw_user_data: dict[str, Any],
+        default_user: cl.User,
+        id_token: str | None = None,
+    ) -> cl.User | None:
+        user = oauth_user(settings, provider_id, raw_user_data, default_user.identifier, token, id_token)
+        return _chainlit_user(user)
+
+elif settings.auth_mode == "header":
+
+    @cl.header_auth_callback
+    async def _proxy_sign_in(headers) -> cl.User | None:
+        return _chainlit_user(header_user(settings, headers))
+
+
+def _json_dict(value: Any) -> dict:
+    """Chainlit's SQLite rows hand JSON columns back as text."""
+    if isinstance(value, str):
+        return json.loads(value or "{}")
+    return value or {}
+
+
+def _signed_in(user: cl.User | None) -> SignedInUser:
+    if user is None:
+        if settings.auth_mode != "none":
+            raise FagpratError("no signed-in user in a session that requires sign-in")
+        return anonymous_user(settings)
+    return SignedInUser.from_metadata(
+        user.identifier, _json_dict(user.metadata), getattr(user, "display_name", "") or ""
+    )
+
+
+def current_user() -> SignedInUser:
+    """The signed-in user of this session (anonymous only when sign-in is off)."""
+    return _signed_in(cl.user_session.get("user"))
+
+
+def _shows_retrieval(user: SignedInUser) -> bool:
+    mode = settings.show_retrieval_steps
+    return mode == "all" or (mode == "admins" and user.is_admin)
+
+
+# --- the start of a chat ------------------------------------------------------------
+
+
+@cl.set_starters
+async def _starters(user: cl.User | None = None, language: str | None = None) -> list[cl.Starter]:
+    if user is None and settings.auth_mode != "none":
+        return []
+    try:
+        questions = await asyncio.to_thread(starter_questions, settings, _signed_in(user))
+    except FagpratError as err:
+        logger.warning("No starters: %s", err)
+        return []
+    return [cl.Starter(label=q, message=q) for q in questions]
+
+
+async def _send_chat_settings() -> None:
+    try:
+        service = await asyncio.to_thread(get_service, settings)
+        facets = await asyncio.to_thread(service.facets, current_user().access_groups)
+    except FagpratError as err:
+        await cl.ErrorMessage(content=err.user_message).send()
+        return
+    inputs = [
+        Select(id="doc_type", label="Dokumenttype", values=[ALL, *facets.get("doc_types", [])], initial_index=0),
+        Select(id="publisher", label="Utgiver", values=[ALL, *facets.get("publishers", [])], initial_index=0),
+    ]
+    models = [setup.name for setup in settings.model_setups()]
+    if len(models) > 1:
+        inputs.append(Select(id="model", label="Språkmodell", values=models, initial_index=0))
+    await cl.ChatSettings(inputs).send()
+
+
+@cl.on_chat_start
+async def _chat_start() -> None:
+    cl.user_session.set("history", [])
+    cl.user_session.set("answers", {})
+    await _send_chat_settings()
+
+
+@cl.on_chat_resume
+async def _chat_resume(thread: ThreadDict) -> None:
+    history = []
+    for step in thread.get("steps", []):
+        if step.get("type") == "user_message":
+            history.append(ChatTurn(role="user", content=step.get("output") or ""))
+        elif step.get("type") == "assistant_message":
+            # The answer itself, without the source list shown under it.
+            record = _json_dict(step.get("metadata")).get(ANSWER_META_KEY) or {}
+            if text := record.get("answer") or step.get("output"):
+                history.append(ChatTurn(role="assistant", content=text))
+    cl.user_session.set("history", history)
+    cl.user_session.set("answers", {})
+    await _send_chat_settings()
+
+
+# --- answering ----------------------------------------------------------------------
+
+
+def _elements(panels: list[presenter.SourcePanel]) -> list:
+    elements: list = []
+    for panel in panels:
+        elements.append(cl.Text(name=panel.name, content=panel.markdown, display="side"))
+        if panel.pdf_path:
+            elements.append(cl.Pdf(name=panel.pdf_name, path=panel.pdf_path, page=panel.pdf_page, display="side"))
+    return elements
+
+
+def _answer_record(message_id: str, question: str, answer: Answer) -> dict:
+    """What feedback on this answer must carry; kept in the message's metadata."""
+    return {
+        "message_id": message_id,
+        "question": question,
+        "answer": answer.text,
+        "sources": presenter.cited_sources(answer),
+        "model": answer.model,
+        "refused": answer.refused,
+    }
+
+
+async def _show_error(reply: cl.Message, step: cl.Step | None, text: str) -> None:
+    reply.content = text
+    reply.is_error = True
+    await reply.update()
+    if step is not None:
+        step.output = text
+        step.is_error = True
+        await step.update()
+
+
+@cl.on_message
+async def _on_message(message: cl.Message) -> None:
+    user = current_user()
+    history: list[ChatTurn] = cl.user_session.get("history") or []
+    question = build_question(settings, user, message.content, history, cl.user_session.get("chat_settings"))
+
+    reply = cl.Message(content="")
+    await reply.send()
+    step = None
+    if _shows_retrieval(user):
+        # Nested under the reply and collapsed: staff see the answer, admins can look inside.
+        step = cl.Step(
+            name=RETRIEVAL_STEP_NAME, type="retrieval", parent_id=reply.id, default_open=False, show_input=False
+        )
+        await step.send()
+    answer: Answer | None = None
+    try:
+        service = await asyncio.to_thread(get_service, settings)
+        async for event in service.astream(question):
+            if isinstance(event, TokenEvent):
+                await reply.stream_token(event.text)
+            elif isinstance(event, AnswerEvent):
+                answer = event.answer
+        if answer is None:
+            raise FagpratError("the answer stream ended without an answer")
+    except Exception as err:
+        if isinstance(err, FagpratError):
+            logger.warning("Question from %s failed: %s", user.identifier, err)
+        else:
+            logger.exception("Unexpected error answering %s", user.identifier)
+        await _show_error(reply, step, err.user_message if isinstance(err, FagpratError) else FagpratError.user_message)
+        return
+
+    panels = presenter.source_panels(answer, settings.chat_file_roots)
+    reply.content = presenter.message_text(answer, panels)
+    reply.elements = _elements(panels)
+    record = _answer_record(reply.id, message.content, answer)
+    reply.metadata = {ANSWER_META_KEY: record}
+    await reply.update()
+
+    if step is not None:
+        step.output = presenter.retrieval_summary(answer)
+        await step.update()
+
+    history += [ChatTurn(role="user", content=message.content), ChatTurn(role="assistant", content=answer.text)]
+    cl.user_session.set("history", history)
+    # Chainlit's thumbs rate the run (the on_message step, the reply's parent).
+    answers = cl.user_session.get("answers") or {}
+    for key in (reply.id, reply.parent_id):
+        if key:
+            answers[key] = record
+    cl.user_session.set("answers", answers)
+
+
+# --- feedback -----------------------------------------------------------------------
+
+
+async def _stored_record(rated_id: str, user: SignedInUser) -> dict | None:
+    """The answer record behind a rated run or message of an earlier session
+    (e.g. after a restart), only from a thread of this user."""
+    layer = get_data_layer()
+    rated = await layer.get_step(rated_id)
+    if not rated or await layer.get_thread_author(rated["threadId"]) != user.identifier:
+        return None
+    thread = await layer.get_thread(rated["threadId"])
+    for step in (thread or {}).get("steps", []):
+        if rated_id not in (step.get("id"), step.get("parentId")):
+            continue
+        metadata = _json_dict(step.get("metadata"))
+        if ANSWER_META_KEY in metadata:
+            return metadata[ANSWER_META_KEY]
+    return None
+
+
+@cl.on_feedback
+async def _on_feedback(feedback: Feedback) -> None:
+    user = current_user()
+    record = (cl.user_session.get("answers") or {}).get(feedback.forId)
+    if record is None:
+        record = await _stored_record(feedback.forId, user)
+    if record is None:
+        logger.warning("Feedback from %s on unknown message %s ignored", user.identifier, feedback.forId)
+        return
+    await asyncio.to_thread(
+        feedback_store().record,
+        FeedbackRecord(
+            channel="web",
+            user=user.identifier,
+            conversation_id=cl.context.session.thread_id,
+            message_id=record.get("message_id") or feedback.forId,
+            question=record["question"],
+            answer=record["answer"],
+            cited_sources=record["sources"],
+            model=record["model"],
+            rating=1 if feedback.value == 1 else -1,
+            comment=feedback.comment or "",
+        ),
+    )
