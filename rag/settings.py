@@ -26,6 +26,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from rag.errors import ConfigurationError
+
 LLMBackend = Literal["llamacpp", "openai"]
 
 
@@ -262,7 +264,10 @@ class Settings(BaseSettings):
             if setup.name == name:
                 return setup
         known = ", ".join(s.name for s in setups)
-        raise ValueError(f"Unknown model '{name}'. Configured models: {known}")
+        raise ConfigurationError(
+            f"Unknown model '{name}'. Configured models: {known}",
+            user_message=f"Modellen «{name}» finnes ikke. Tilgjengelige modeller: {known}.",
+        )
 
 
 @lru_cache(maxsize=1)

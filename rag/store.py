@@ -8,6 +8,7 @@ folder to one client per process, so the process shares one client
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -63,6 +64,9 @@ def get_client(settings: Settings) -> QdrantClient:
         client = _clients.get(key)
         if client is None:
             client = _open_client(settings)
+            if not _clients:
+                # Close before interpreter teardown, when embedded Qdrant can still flush and unlock.
+                atexit.register(close_clients)
             _clients[key] = client
         return client
 

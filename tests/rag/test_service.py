@@ -203,3 +203,11 @@ def test_http_backend_against_a_real_llama_cpp_server(indexed_settings, llama_se
 
 def test_get_service_shares_one_instance_per_settings(indexed_settings):
     assert get_service(indexed_settings) is get_service(indexed_settings.model_copy())
+
+
+def test_an_unknown_model_name_is_a_clear_error(service):
+    from rag.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as error:
+        service.answer(Question(text="Hvor ofte skal PVK inspiseres?", access_groups=FJORDBYEN, model="finnes-ikke"))
+    assert "finnes-ikke" in error.value.user_message
