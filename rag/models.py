@@ -187,6 +187,7 @@ class Answer(BaseModel):
         default_factory=list, description="Sentences the model left uncited that the service tied to a supporting source"
     )
     raw_text: str = Field(default="", description="The model's own text, before citation checks (for evaluation)")
+    prompt_sources: int = Field(default=0, description="How many retrieved passages fitted in the prompt as [1]..[n]")
     removed_citations: list[int] = Field(default_factory=list, description="Numbers the model invented")
     notices: list[str] = Field(default_factory=list, description="Messages for the user (e.g. masked id numbers)")
     model: str = ""

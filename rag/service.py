@@ -220,6 +220,7 @@ class AnsweringService:
             language=prepared.language,
             retrieved=retrieval.passages,
             removed_citations=first_pass.removed,
+            prompt_sources=len(in_prompt),
             notices=prepared.notices,
             model=llm.name,
             model_version=llm.version,

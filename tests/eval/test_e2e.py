@@ -1,0 +1,58 @@
+"""The CI run: the whole suite on a small subset with the bundled models as both
+set-ups and as judge (eval/eval.ci.yaml), checked through its report folder."""
+
+import csv
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from eval.cli import app
+from eval.config import load_config
+from eval.runner import run
+from tests.conftest import REPO
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_ci_config_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)  # the config's paths are relative to the repository root
+    config = load_config(REPO / "eval" / "eval.ci.yaml")
+    if not config.questions.exists():
+        pytest.fail(f"{config.questions} is missing (the gold question set)")
+    config = config.model_copy(update={"output_dir": tmp_path / "runs", "cache_dir": tmp_path / "cache"})
+
+    run_dir = run(config)
+
+    summary = (run_dir / "summary.md").read_text(encoding="utf-8")
+    setups = [s.name for s in config.setups]
+    assert f"| metric | | {' | '.join(setups)} |" in summary
+    for metric in ("Faithfulness", "Answer relevancy", "Context precision", "Context recall"):
+        failed = re.search(rf"^\| {metric} \(RAGAS\): failed \| ↓ \| (.+) \|$", summary, re.MULTILINE)
+        assert failed, f"no failed-judgements row for {metric}"
+        assert all(cell.strip().isdigit() for cell in failed.group(1).split("|"))
+    assert re.search(r"^\| Retrieval hit@1 \|", summary, re.MULTILINE)
+    assert "## NorMedQA (closed book, 20 items" in summary
+    assert "## NorQuAD retrieval (test split, 50 questions" in summary
+
+    records = [json.loads(line) for line in (run_dir / "per_question.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(records) == 5 * len(setups)
+    judged = [j for r in records for j in r.get("judgements", {}).values()]
+    assert judged, "no judgements recorded"
+    # Every judgement ends as a score, a counted failure or "not applicable": none is lost.
+    for judgement in judged:
+        assert (judgement["value"] is not None) + bool(judgement["error"]) + bool(judgement["not_applicable"]) == 1
+    with (run_dir / "per_question.csv").open(encoding="utf-8") as handle:
+        assert len(list(csv.DictReader(handle))) == len(records)
+    for plot in ("faithfulness.png", "faithfulness_vs_latency.png", "normedqa_accuracy.png", "hit_1.png"):
+        assert (run_dir / "plots" / plot).read_bytes().startswith(b"\x89PNG")
+
+    info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert info["judge"]["calls"] > 0 and info["phases"]["total_s"] > 0
+    assert len(list((tmp_path / "cache" / "answers").rglob("*.json"))) == len(records)
+
+    # The report re-renders from the run folder alone.
+    (run_dir / "summary.md").unlink()
+    result = CliRunner().invoke(app, ["report", str(run_dir)])
+    assert result.exit_code == 0 and (run_dir / "summary.md").exists()
