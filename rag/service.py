@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from dataclasses import dataclass
 from collections.abc import AsyncIterator, Iterator
 
 from rag.audit import AuditLog
@@ -254,27 +255,17 @@ class AnsweringService:
         return AnswerEvent(answer=answer)
 
 
+@dataclass
 class _Prepared:
     """A validated, masked question with what the later steps need."""
 
-    def __init__(
-        self,
-        *,
-        question: Question,
-        text: str,
-        history: list[ChatTurn],
-        language: str,
-        access_groups: list[str],
-        notices: list[str],
-        model: str,
-    ):
-        self.question = question
-        self.text = text
-        self.history = history
-        self.language = language
-        self.access_groups = access_groups
-        self.notices = notices
-        self.model = model
+    question: Question
+    text: str
+    history: list[ChatTurn]
+    language: str
+    access_groups: list[str]
+    notices: list[str]
+    model: str
 
 
 def _attribute_uncited(raw_text: str, uncited: list[str], passages: list[Passage]) -> tuple[str, list[str]]:

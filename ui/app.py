@@ -34,7 +34,7 @@ from ui.auth import (
     oauth_user,
 )
 from ui.chat_history import create_schema, make_data_layer
-from ui.feedback import FeedbackRecord, FeedbackStore
+from ui.feedback import FeedbackRecord, FeedbackStore, cited_sources
 from ui.questions import ALL, build_question, starter_questions
 from ui.server import active_settings
 
@@ -226,7 +226,7 @@ def _answer_record(message_id: str, question: str, answer: Answer) -> dict:
         "message_id": message_id,
         "question": question,
         "answer": answer.text,
-        "sources": presenter.cited_sources(answer),
+        "sources": cited_sources(answer),
         "model": answer.model,
         "refused": answer.refused,
     }

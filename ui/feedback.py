@@ -21,6 +21,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 
+from rag.models import Answer
+
 Channel = Literal["web", "teams"]
 Rating = Literal[1, -1]
 ExportFormat = Literal["csv", "jsonl"]
@@ -162,3 +164,18 @@ def export_feedback(store: FeedbackStore, path: Path, fmt: ExportFormat = "csv")
                 row["cited_sources"] = json.dumps(record.cited_sources, ensure_ascii=False)
                 writer.writerow(row)
     return len(records)
+
+
+def cited_sources(answer: Answer) -> list[dict]:
+    """The cited sources as the feedback store keeps them (the chat and the bot alike)."""
+    return [
+        {
+            "number": c.number,
+            "title": c.passage.title,
+            "doc_id": c.passage.doc_id,
+            "heading": c.passage.heading,
+            "page": c.passage.pages,
+            "link": c.passage.link,
+        }
+        for c in answer.citations
+    ]

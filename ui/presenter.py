@@ -180,18 +180,3 @@ def retrieval_summary(answer: Answer) -> str:
     model = f"\n\nModell: {answer.model}" if answer.model else ""
     searched = f"**Søkt etter:** {answer.standalone_question}\n\n" if answer.standalone_question else ""
     return searched + "\n".join(lines) + "\n\nTid: " + ", ".join(timing) + model
-
-
-def cited_sources(answer: Answer) -> list[dict]:
-    """The cited sources as the feedback store keeps them."""
-    return [
-        {
-            "number": c.number,
-            "title": c.passage.title,
-            "doc_id": c.passage.doc_id,
-            "heading": c.passage.heading,
-            "page": c.passage.pages,
-            "link": c.passage.link,
-        }
-        for c in answer.citations
-    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from rag.models import Answer, Citation, Passage, Timings
+from ui.feedback import cited_sources
 from ui import presenter
 
 TODAY = dt.date(2026, 1, 15)
@@ -142,7 +143,7 @@ def test_retrieval_summary_lists_sources_scores_and_timings():
 
 
 def test_cited_sources_for_feedback():
-    sources = presenter.cited_sources(_answer())
+    sources = cited_sources(_answer())
     assert [s["number"] for s in sources] == [1, 2]
     assert sources[0]["doc_id"] == "file:fjordbyen/urinkateter.docx"
     assert sources[1]["link"] == "https://www.helsedirektoratet.no/trykksar"

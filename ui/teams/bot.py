@@ -28,11 +28,11 @@ from microsoft_teams.apps import ActivityContext, App
 from rag.errors import FagpratError
 from rag.models import Answer, Question
 from rag.settings import Settings
-from ui.feedback import FeedbackRecord, FeedbackStore
+from ui.feedback import FeedbackRecord, FeedbackStore, cited_sources
 from ui.teams.cards import COMMENT_INPUT_ID, FEEDBACK_VERB
 from ui.teams.identity import IdentityResolver, tenant_of
 from ui.teams.incoming import is_addressed_to_bot, is_reset_command, question_text
-from ui.teams.memory import AnsweredQuestion, ConversationMemory, cited_sources
+from ui.teams.memory import AnsweredQuestion, ConversationMemory
 from ui.teams.reply import build_reply
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from rag.models import Answer, ChatTurn
+from rag.models import ChatTurn
 from ui.teams.lru import BoundedDict
 
 
@@ -25,20 +25,6 @@ class AnsweredQuestion(BaseModel):
     answer: str
     cited_sources: list[dict] = Field(default_factory=list)
     model: str = ""
-
-
-def cited_sources(answer: Answer) -> list[dict]:
-    """The cited sources as the feedback store records them."""
-    return [
-        {
-            "number": c.number,
-            "title": c.passage.title,
-            "doc_id": c.passage.doc_id,
-            "heading": c.passage.heading,
-            "link": c.passage.link,
-        }
-        for c in answer.citations
-    ]
 
 
 class ConversationMemory:
