@@ -152,6 +152,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=5, help="Passes over the question list per corpus")
+    parser.add_argument("--name", default="answer_latency", help="Results file name (benchmarks/results/NAME.md)")
     args = parser.parse_args()
     figures: dict[str, object] = {"retrieval": {}}
     rows = ["| corpus | chunks | retrieval p50 ms | p95 ms |", "|---|---|---|---|"]
@@ -194,7 +195,7 @@ def main() -> None:
         "Retrieval latency includes embedding the question. Generated collections use random dense vectors and "
         "BM25 vectors of sample text (see the script's docstring).",
     ]
-    path = write_result("answer_latency", figures, "\n".join(rows))
+    path = write_result(args.name, figures, "\n".join(rows))
     print(path.read_text())
 
 

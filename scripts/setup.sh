@@ -17,7 +17,7 @@ LLAMA_CPP_VERSION=0.3.36
 WHEEL_CACHE=${FAGPRAT_WHEEL_CACHE:-$HOME/.cache/fagprat-wheels}
 STAMP=.venv/.fagprat-installed
 
-want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+want=$( (cat pyproject.toml scripts/setup.sh; echo "${CMAKE_ARGS:-}") | sha256sum | cut -d' ' -f1)
 if [[ -f $STAMP && $(cat $STAMP) == "$want" ]]; then
   exit 0
 fi
@@ -41,5 +41,9 @@ if ! ls "$WHEEL_CACHE"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl >/dev/null 2>
 fi
 
 "${PIP[@]}" install --find-links "$WHEEL_CACHE" "torch==$TORCH_VERSION" -e ".[dev]"
+if [[ -n ${CMAKE_ARGS:-} ]]; then
+  # A GPU build replaces whatever llama-cpp-python was installed before.
+  "${PIP[@]}" install --no-deps --force-reinstall "$WHEEL_CACHE"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl
+fi
 echo "$want" > $STAMP
 echo "fagprat installed in .venv" >&2
