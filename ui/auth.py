@@ -157,7 +157,7 @@ def ensure_users_file(path: Path) -> str | None:
     return (
         f"No users file found: created {path} with the demo user "
         f"'{DEMO_USER}' / '{DEMO_PASSWORD}' (groups {', '.join(DEMO_GROUPS)}). "
-        "Replace it before real use: fagprat users add NAME --groups ..."
+        "Replace it before real use: fagprat users add NAME -g GROUP [-g GROUP ...]"
     )
 
 
