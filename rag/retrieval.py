@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -44,7 +44,6 @@ class RetrievalResult:
     rerank_ms: float = 0.0
     standalone_question: str = ""
     candidates: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def term_coverage(query_terms: set[str], passage_text: str) -> float:
