@@ -158,13 +158,46 @@ class Citation(BaseModel):
     number: int = Field(description="[n] in the answer text, renumbered by first appearance")
     passage: Passage
     sentences: list[str] = Field(default_factory=list, description="Answer sentences that cite it")
-    support: float = Field(default=0.0, description="0-1: how well the passage supports those sentences")
+    support: float = Field(default=0.0, description="0-1: how well the passage supports those sentences (the weakest)")
+    highlights: list[str] = Field(
+        default_factory=list,
+        description="Verbatim spans of the passage text that support the cited sentences (shown highlighted)",
+    )
+
+
+AnswerKind = Literal["generated", "quote", "refusal"]
+
+
+class AnswerSentence(BaseModel):
+    """One sentence as the user is shown it, with what verification found."""
+
+    text: str = Field(description="The sentence without citation markers")
+    citations: list[int] = Field(default_factory=list, description="Its [n] numbers; empty unless verified")
+    verified: bool = Field(description="A cited passage supports it (support above the calibrated threshold)")
+    support: float = Field(default=0.0, description="Best support score found for it (0-1)")
+    evidence: str = Field(default="", description="The passage span that supports it (verbatim)")
+    quote: bool = Field(default=False, description="A verbatim quote from a source (quote answers)")
+    paragraph: int = Field(default=0, description="Paragraph/list item it belongs to, so surfaces keep the layout")
+
+
+class GateVerdict(BaseModel):
+    """The answerability gate: whether the model judged that the sources answer the question."""
+
+    answerable: bool
+    sources: list[int] = Field(default_factory=list, description="Prompt source numbers the model named")
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ms: float = 0.0
+    error: str = Field(default="", description="Why no verdict could be had (the answer then went ahead)")
 
 
 class Timings(BaseModel):
     condense_ms: float = 0.0
     retrieval_ms: float = 0.0
     rerank_ms: float = 0.0
+    gate_ms: float = 0.0
+    verification_ms: float = 0.0
+    quote_ms: float = 0.0
     first_token_ms: float | None = None
     generation_ms: float = 0.0
     total_ms: float = 0.0
@@ -174,18 +207,43 @@ class Timings(BaseModel):
 
 
 class Answer(BaseModel):
+    """What every surface shows. `kind` says what it is:
+
+    - generated: the model's answer, verified sentence by sentence; only verified
+      sentences carry citations, unverified ones are removed (or kept and marked
+      when `keep_unverified_sentences` is set);
+    - quote: a sitatsvar, one to three sentences quoted verbatim from the retrieved
+      passages, each with its citation, no language model involved
+      (`fallback_reason` says why, e.g. the model's answer could not be verified);
+    - refusal: nothing is shown as an answer (`refusal_reason` says why).
+    """
+
     question: str = Field(description="The question as received, with identity numbers masked")
     standalone_question: str
-    text: str = Field(description="Answer text with renumbered [n] citations")
+    text: str = Field(description="Answer text as plain text with renumbered [n] citations")
     language: Language = "nb"
+    kind: AnswerKind = "generated"
     refused: bool = False
     refusal_reason: str = ""
-    citations: list[Citation] = Field(default_factory=list, description="Cited sources, each once, in order")
-    retrieved: list[Passage] = Field(default_factory=list, description="What retrieval found, best first")
-    uncited_sentences: list[str] = Field(default_factory=list, description="Factual sentences no source supports")
-    attributed_sentences: list[str] = Field(
-        default_factory=list, description="Sentences the model left uncited that the service tied to a supporting source"
+    fallback_reason: str = Field(
+        default="", description="Why a quote answer was given: quote_mode, model_unavailable, not_verified, off_topic"
     )
+    citations: list[Citation] = Field(default_factory=list, description="Cited sources, each once, in order")
+    sentences: list[AnswerSentence] = Field(default_factory=list, description="The shown sentences, in order")
+    retrieved: list[Passage] = Field(default_factory=list, description="What retrieval found, best first")
+    uncited_sentences: list[str] = Field(
+        default_factory=list, description="Unverified sentences kept and shown marked (keep_unverified_sentences)"
+    )
+    removed_sentences: list[str] = Field(
+        default_factory=list, description="Model sentences not shown: unsupported, prompt echo or markup"
+    )
+    attributed_sentences: list[str] = Field(
+        default_factory=list, description="Sentences the model left uncited that one passage supports (cited by the service)"
+    )
+    addresses_question: float | None = Field(
+        default=None, description="How well the shown sentences address the question (0-1), when judged"
+    )
+    gate: GateVerdict | None = Field(default=None, description="The answerability gate's verdict, when it ran")
     raw_text: str = Field(default="", description="The model's own text, before citation checks (for evaluation)")
     prompt_sources: int = Field(default=0, description="How many retrieved passages fitted in the prompt as [1]..[n]")
     removed_citations: list[int] = Field(default_factory=list, description="Numbers the model invented")
@@ -193,6 +251,11 @@ class Answer(BaseModel):
     model: str = ""
     model_version: str = ""
     timings: Timings = Field(default_factory=Timings)
+
+    @property
+    def verified(self) -> bool:
+        """Every shown sentence is supported by its cited passage."""
+        return not self.refused and all(s.verified for s in self.sentences)
 
     @property
     def sources(self) -> list[Passage]:

@@ -149,6 +149,29 @@ class Settings(BaseSettings):
     )
     condense_history_turns: int = Field(default=4, description="Chat turns used to make a follow-up standalone")
 
+    # --- answers and verification (rag/verification.py, rag/quotes.py) ------
+    answer_mode: Literal["auto", "generate", "quote"] = Field(
+        default="auto",
+        description=(
+            "generate: the model writes, every sentence is verified; quote: verbatim quotes from the sources, "
+            "no model; auto: quote with the bundled toy model, generate with a configured one"
+        ),
+    )
+    keep_unverified_sentences: bool = Field(
+        default=False, description="Show sentences no source supports, marked as unverified, instead of removing them"
+    )
+    support_threshold: float = Field(
+        default=0.6, description="Support score a sentence needs to be shown with a citation (calibrated)"
+    )
+    addresses_threshold: float = Field(
+        default=0.5, description="How well an answer must address the question to be shown as an answer (calibrated)"
+    )
+    quote_max_sentences: int = Field(default=3, description="Most sentences a quote answer shows")
+    answerability_gate: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Ask the model (JSON-constrained) whether the sources answer the question; auto = on for server models",
+    )
+
     # --- input and safety --------------------------------------------------
     max_question_chars: int = Field(default=2000, description="Longer questions are rejected with a message")
     audit_log_path: Path | None = Field(default=None, description="JSON-lines audit log; empty = data_dir/audit.jsonl")
