@@ -14,12 +14,21 @@ Teams bot map identities the same way, from one YAML file
 Keys match case-insensitively (UPNs and GUIDs are case-insensitive in Entra ID).
 Everyone gets ``settings.default_access_groups`` (national guidelines); the file
 adds groups on top. A missing file means nobody has more than the defaults.
+The group named ``settings.admin_group`` is not an access group: it makes the
+user an administrator (`resolve_access`).
+
+Where the Entra groups come from differs by surface (the web chat: the sign-in
+token's ``groups`` claim; Teams: Microsoft Graph, ``ui/teams/graph.py``); the
+mapping is this one function for both, so one person gets the same access
+groups in both.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -95,3 +104,53 @@ def access_groups_for(
         if group_id:
             add(group_map.groups.get(group_id.strip().lower(), []))
     return result
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a signed-in identity may read, and whether it administers fagprat."""
+
+    access_groups: list[str]
+    is_admin: bool = False
+
+
+def resolve_access(
+    group_map: GroupMap,
+    *,
+    user_ids: Iterable[str | None] = (),
+    group_ids: Iterable[str | None] = (),
+    default_groups: Iterable[str] = (),
+    admin_group: str = "admin",
+) -> Access:
+    """The access of one identity, the same for every surface.
+
+    The admin group is taken out of the access groups and sets ``is_admin``;
+    an Entra (or proxy) group named exactly like the admin group does too.
+    """
+    group_ids = [g for g in group_ids if g]
+    mapped = access_groups_for(group_map, user_ids=user_ids, group_ids=group_ids, default_groups=default_groups)
+    is_admin = admin_group in mapped or admin_group in group_ids
+    return Access(access_groups=[g for g in mapped if g != admin_group], is_admin=is_admin)
+
+
+class GroupMapFile:
+    """The group map file, re-read when it changes (a long-running bot picks up
+    IT's edits without a restart, as the web chat does at each sign-in)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._map: GroupMap | None = None
+
+    def current(self) -> GroupMap:
+        try:
+            stat = self.path.stat()
+            stamp: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            stamp = None
+        with self._lock:
+            if self._map is None or stamp != self._stamp:
+                self._map = load_group_map(self.path)
+                self._stamp = stamp
+            return self._map

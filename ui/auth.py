@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from rag.errors import ConfigurationError
 from rag.settings import Settings
-from ui.access import access_groups_for, load_group_map
+from ui.access import load_group_map, resolve_access
 
 Provider = Literal["password", "azure-ad", "azure-ad-hybrid", "header", "anonymous"]
 
@@ -196,22 +196,20 @@ def _mapped_user(
     raw_groups: Iterable[str],
     user_ids: Iterable[str] = (),
 ) -> SignedInUser:
-    raw_groups = list(raw_groups)
-    mapped = access_groups_for(
+    # The same mapping as the Teams bot's (ui/access.py), so one person gets the same groups in both.
+    access = resolve_access(
         load_group_map(settings.group_map_file),
         user_ids=[identifier, *user_ids],
-        group_ids=raw_groups,
+        group_ids=list(raw_groups),
         default_groups=settings.default_access_groups,
+        admin_group=settings.admin_group,
     )
-    access_groups, is_admin = _split_admin(settings, mapped)
-    # The admin group may also be named directly (an Entra or proxy group of that name).
-    is_admin = is_admin or settings.admin_group in raw_groups
     return SignedInUser(
         identifier=identifier,
         display_name=display_name or identifier,
         provider=provider,
-        access_groups=access_groups,
-        is_admin=is_admin,
+        access_groups=access.access_groups,
+        is_admin=access.is_admin,
     )
 
 
