@@ -209,7 +209,17 @@ class Settings(BaseSettings):
     chat_starter_count: int = Field(default=5, description="How many example questions the start screen shows")
     chat_file_roots: list[Path] = Field(
         default_factory=lambda: [Path("data")],
-        description="Folders whose PDFs the chat may show beside an answer (the ingest roots); other files are only named",
+        description=(
+            "Folders whose files the chat serves as a source's 'Original' (the ingest roots), to signed-in users "
+            "with the document's access groups; other files are only named by title"
+        ),
+    )
+    chat_public_url: str = Field(
+        default="",
+        description=(
+            "The chat's public address (e.g. https://fagprat.sykehus.no): Teams cards link local documents to the "
+            "chat's document route under it; empty = Teams shows their title only"
+        ),
     )
 
     # --- Teams bot ---------------------------------------------------------

@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 import chainlit as cl
+import chainlit.server as chainlit_server
 from chainlit.data import get_data_layer
 from chainlit.input_widget import Select
 from chainlit.oauth_providers import get_configured_oauth_providers
@@ -34,6 +35,7 @@ from ui.auth import (
     oauth_user,
 )
 from ui.chat_history import create_schema, make_data_layer
+from ui.documents import mount_document_route
 from ui.feedback import FeedbackRecord, FeedbackStore, cited_sources
 from ui.questions import ALL, build_question, starter_questions
 from ui.server import active_settings
@@ -52,6 +54,10 @@ if settings.auth_mode != "none":
         logger.info("Session tokens are signed with the secret in %s", secret_file)
 if settings.auth_mode == "password" and (created := ensure_users_file(settings.users_file)):
     logger.warning(created)
+
+
+# A source's original file, for signed-in users with the document's access groups.
+mount_document_route(chainlit_server.app, settings)
 
 
 @cl.on_app_startup
