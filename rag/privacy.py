@@ -12,10 +12,20 @@ individual number and two check digits computed with the official mod-11 weights
 - FH-nummer (felles hjelpenummer, used for unidentified patients): first digit 8
   or 9 and no date; only the check digits are tested.
 
-Written as one run of digits, or with a space, dot or hyphen after the date part
-("010190 12345", "010190-12345"). Strings whose check digits fail or whose date is
-impossible (phone numbers, lab ids, order numbers) are left alone: masking them
-would hide the clinical content of a question for no gain.
+How it may be written: the 11 digits in one run, or with separators between the
+natural groups (day, month, year, individual number, check digits): spaces, a
+dot, a slash, a hyphen or any Unicode dash ("15.03.85 10190", "150385 101 90",
+"15 03 85 10190", "150385/10190", "150385\u201310190"). Invisible format
+characters (zero-width space, joiners, soft hyphen: Unicode category Cf) are
+ignored wherever they sit, so a pasted number cannot hide behind them. Strings
+whose check digits fail or whose date is impossible (phone numbers, lab ids,
+order numbers) are left alone: masking them would hide the clinical content of a
+question for no gain.
+
+This module is the one place that decides what an identity number is. Every
+boundary where text is kept or sent (the model, the audit log, chat history,
+feedback and its exports, the Teams bot's memory) calls `mask_identity_numbers`
+or, for a JSON-ready structure, `mask_identity_numbers_in`.
 
 The century is not checked against the individual number: a date that exists in
 any century the register uses is accepted, so a number is never missed because of
@@ -30,8 +40,9 @@ from __future__ import annotations
 
 import calendar
 import re
+import unicodedata
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 IdentityKind = Literal["fødselsnummer", "d-nummer", "h-nummer", "fh-nummer"]
 
@@ -52,8 +63,18 @@ _FH_FIRST_DIGITS = "89"
 # Centuries the register's individual-number ranges map two-digit years into.
 _CENTURIES = (1800, 1900, 2000)
 
-# Six date digits, an optional separator, five digits; not part of a longer digit run.
-_CANDIDATE = re.compile(r"(?<!\d)(\d{6})[ \u00a0.\-]?(\d{5})(?!\d)")
+# What may stand between two groups of digits: one or two spaces (also no-break and
+# thin spaces), or one dot, slash, hyphen, Unicode dash or minus with optional spaces
+# around it. Newlines are not separators: digits on two lines are two things.
+_SPACE = "[ \t\u00a0\u2007\u2009\u202f]"
+_MARK = "[./\\-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d]"
+_SEPARATOR = f"(?:{_SPACE}{{1,2}}|{_SPACE}?{_MARK}{_SPACE}?)"
+# DD MM YY III KK with an optional separator between groups; not part of a longer digit run.
+_CANDIDATE = re.compile(
+    rf"(?<!\d)(\d\d){_SEPARATOR}?(\d\d){_SEPARATOR}?(\d\d){_SEPARATOR}?(\d{{3}}){_SEPARATOR}?(\d\d)(?!\d)"
+)
+# Invisible characters (zero-width space, joiners, soft hyphen, BOM ...) are Unicode category Cf.
+_INVISIBLE_CATEGORY = "Cf"
 
 
 @dataclass(frozen=True)
@@ -113,14 +134,39 @@ def classify(digits: str) -> IdentityKind | None:
     return kind if _date_exists(day, month, year) else None
 
 
+def _without_invisible(text: str) -> tuple[str, list[int] | None]:
+    """`text` without invisible format characters, and where each remaining
+    character stood in `text` (None when nothing was removed)."""
+    if text.isascii():
+        return text, None
+    kept = [(i, ch) for i, ch in enumerate(text) if unicodedata.category(ch) != _INVISIBLE_CATEGORY]
+    if len(kept) == len(text):
+        return text, None
+    return "".join(ch for _, ch in kept), [i for i, _ in kept]
+
+
 def find_identity_numbers(text: str) -> list[IdentityMatch]:
-    """Valid identity numbers in `text`, in order of appearance."""
+    """Valid identity numbers in `text`, in order of appearance (spans in `text` itself)."""
+    visible, positions = _without_invisible(text)
     matches = []
-    for candidate in _CANDIDATE.finditer(text):
-        kind = classify(candidate.group(1) + candidate.group(2))
-        if kind is not None:
-            matches.append(IdentityMatch(candidate.start(), candidate.end(), candidate.group(0), kind))
+    position = 0
+    while candidate := _CANDIDATE.search(visible, position):
+        kind = classify("".join(candidate.groups()))
+        if kind is None:
+            # A failed candidate may hide a valid number that starts inside it
+            # ("12 150385 10190"): look again one character further on.
+            position = candidate.start() + 1
+            continue
+        start, end = candidate.start(), candidate.end()
+        if positions is not None:
+            start, end = positions[start], positions[end - 1] + 1
+        matches.append(IdentityMatch(start, end, text[start:end], kind))
+        position = candidate.end()
     return matches
+
+
+def contains_identity_number(text: str) -> bool:
+    return bool(find_identity_numbers(text))
 
 
 def mask_identity_numbers(text: str) -> tuple[str, int]:
@@ -134,3 +180,15 @@ def mask_identity_numbers(text: str) -> tuple[str, int]:
         position = match.end
     parts.append(text[position:])
     return "".join(parts), len(matches)
+
+
+def mask_identity_numbers_in(value: Any) -> Any:
+    """A copy of a JSON-ready structure (dicts, lists, tuples, strings, scalars) with
+    identity numbers masked in every string, dictionary keys included."""
+    if isinstance(value, str):
+        return mask_identity_numbers(value)[0]
+    if isinstance(value, dict):
+        return {mask_identity_numbers_in(key): mask_identity_numbers_in(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(mask_identity_numbers_in(item) for item in value)
+    return value

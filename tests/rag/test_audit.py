@@ -173,3 +173,112 @@ def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(AuditLogError) as error:
         record(log, make_answer())
     assert "Revisjonsloggen" in error.value.user_message
+
+
+# --- every question, whatever its outcome (issue 13, finding 10) --------------------------
+
+
+def test_answer_lines_say_event_and_outcome(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    record(log, make_answer())
+    record(log, make_answer().model_copy(update={"refused": True, "citations": []}))
+    assert [(e["event"], e["outcome"]) for e in read(log.path)] == [("answer", "answered"), ("answer", "refused")]
+
+
+def test_a_failure_line_names_the_error_and_is_masked(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    error = RuntimeError(f"server said no to {FNR}\n" + "x" * 5000)
+    log.record_failure(
+        "answer", "failed", question=f"Pasient {FNR}", user="lege1", access_groups=["nasjonal"], model="m", error=error
+    )
+    (entry,) = read(log.path)
+    assert (entry["event"], entry["outcome"], entry["user"], entry["model"]) == ("answer", "failed", "lege1", "m")
+    assert entry["question"] == f"Pasient {MASK_REPLACEMENT}"
+    assert entry["error"].startswith(f"RuntimeError: server said no to {MASK_REPLACEMENT} xxx")
+    assert len(entry["error"]) <= 500 and FNR not in log.path.read_text(encoding="utf-8")
+
+
+def _audited_service(indexed_settings, tmp_path: Path, **overrides):  # type: ignore[no-untyped-def]
+    from rag.service import AnsweringService
+
+    settings = indexed_settings.model_copy(update={"audit_log_path": tmp_path / "audit.jsonl", **overrides})
+    return AnsweringService(settings)
+
+
+def test_every_search_is_audited_with_what_it_found(indexed_settings, tmp_path: Path) -> None:
+    from rag.models import Question
+
+    service = _audited_service(indexed_settings, tmp_path)
+    found = service.search(Question(text=f"Adrenalin dose anafylaksi {FNR}", user="lege1", access_groups=["nasjonal"]))
+    service.search(Question(text="Hva er hovedstaden i Frankrike?", user="lege1"))
+
+    first, second = read(tmp_path / "audit.jsonl")
+    assert (first["event"], first["outcome"], first["user"], first["access_groups"]) == (
+        "search", "searched", "lege1", ["nasjonal"]
+    )
+    assert first["question"] == f"Adrenalin dose anafylaksi {MASK_REPLACEMENT}"
+    assert first["relevant"] is True
+    assert [r["chunk_id"] for r in first["retrieved"]] == [p.chunk_id for p in found.passages]
+    assert second["relevant"] is False and second["access_groups"] == ["nasjonal"]  # the default groups
+
+
+def test_answers_without_the_model_and_failed_answers_are_audited(indexed_settings, tmp_path: Path) -> None:
+    """Model down: the answer falls back to quotes (or refuses) and says so; a follow-up
+    that needs the model to be understood fails, and that failure is on record too."""
+    from rag.errors import LLMUnavailableError
+    from rag.models import ChatTurn, Question
+
+    service = _audited_service(
+        indexed_settings, tmp_path, answer_mode="generate",
+        llm_backend="openai", llm_base_url="http://127.0.0.1:9/v1", llm_timeout_s=3, llm_name="nede",
+    )  # fmt: skip
+    question = Question(text=f"Hvor ofte skal PVK inspiseres? Pasient {FNR}", user="spl1", access_groups=["fjordbyen"])
+    service.answer(question)
+    follow_up = question.model_copy(
+        update={"text": "Og hos barn?", "history": [ChatTurn(role="user", content=question.text)]}
+    )
+    with pytest.raises(LLMUnavailableError):
+        service.answer(follow_up)
+
+    answered, failed = read(tmp_path / "audit.jsonl")
+    assert answered["fallback_reason"] == "model_unavailable" and answered["model"] == "nede"
+    assert answered["question"] == f"Hvor ofte skal PVK inspiseres? Pasient {MASK_REPLACEMENT}"
+    assert (failed["event"], failed["outcome"], failed["user"], failed["model"]) == ("answer", "failed", "spl1", "nede")
+    assert failed["access_groups"] == ["fjordbyen"] and failed["question"] == "Og hos barn?"
+    assert failed["error"].startswith("LLMUnavailableError")
+
+
+def test_an_unknown_model_is_a_failed_answer_on_record(indexed_settings, tmp_path: Path) -> None:
+    from rag.errors import ConfigurationError
+    from rag.models import Question
+
+    service = _audited_service(indexed_settings, tmp_path, answer_mode="generate")
+    with pytest.raises(ConfigurationError):
+        service.answer(Question(text="Hvor ofte skal PVK inspiseres?", user="x", model="finnes-ikke"))
+    (entry,) = read(tmp_path / "audit.jsonl")
+    assert (entry["outcome"], entry["model"]) == ("failed", "finnes-ikke")
+    assert entry["error"].startswith("ConfigurationError: Unknown model 'finnes-ikke'")
+
+
+def test_rejected_and_abandoned_questions_are_audited(indexed_settings, tmp_path: Path) -> None:
+    from rag.errors import InvalidQuestionError
+    from rag.models import Question, TokenEvent
+
+    from tests.fixtures.scripted_llm import ScriptedLLMServer
+
+    with ScriptedLLMServer("Innstikkstedet skal inspiseres minst hver 8. time [1].") as server:
+        service = _audited_service(
+            indexed_settings, tmp_path, answer_mode="generate", answerability_gate="off",
+            llm_backend="openai", llm_base_url=server.base_url, llm_name="scripted",
+        )  # fmt: skip
+        with pytest.raises(InvalidQuestionError):
+            service.answer(Question(text="x" * 100_000, user="a"))
+        question = Question(text="Hvor ofte skal innstikkstedet for PVK inspiseres?", access_groups=["fjordbyen"])
+        stream = service.stream(question.model_copy(update={"user": "b"}))
+        assert isinstance(next(stream), TokenEvent)
+        stream.close()  # the user pressed stop before the answer was complete
+        service.answer(question.model_copy(update={"user": "c"}))  # read to the end: no extra line
+
+    entries = list(read(tmp_path / "audit.jsonl"))
+    assert [(e["user"], e["outcome"]) for e in entries] == [("a", "rejected"), ("b", "cancelled"), ("c", "answered")]
+    assert entries[0]["error"].startswith("InvalidQuestionError") and len(entries[0]["question"]) == 2000

@@ -125,3 +125,80 @@ def test_text_without_numbers_is_unchanged() -> None:
         "Hva er dosen av adrenalin ved anafylaksi?",
         0,
     )
+
+
+# --- spellings staff actually type (issue 13, finding 2) ---------------------------------
+
+SPELLINGS = {
+    "date with dots, space": lambda n: f"{n[0:2]}.{n[2:4]}.{n[4:6]} {n[6:]}",
+    "individual number split": lambda n: f"{n[:6]} {n[6:9]} {n[9:]}",
+    "spaced date": lambda n: f"{n[0:2]} {n[2:4]} {n[4:6]} {n[6:]}",
+    "slash": lambda n: f"{n[:6]}/{n[6:]}",
+    "en dash": lambda n: f"{n[:6]}\u2013{n[6:]}",
+    "em dash with spaces": lambda n: f"{n[:6]} \u2014 {n[6:]}",
+    "minus sign": lambda n: f"{n[:6]}\u2212{n[6:]}",
+    "hyphen with spaces": lambda n: f"{n[:6]} - {n[6:]}",
+    "two spaces": lambda n: f"{n[:6]}  {n[6:]}",
+    "narrow no-break space": lambda n: f"{n[:6]}\u202f{n[6:]}",
+    "zero-width space inside": lambda n: f"{n[:4]}\u200b{n[4:]}",
+    "zero-width joiner and soft hyphen": lambda n: f"{n[:2]}\u200d{n[2:7]}\u00ad{n[7:]}",
+    "word joiner beside a dot": lambda n: f"{n[0:2]}.\u2060{n[2:4]}.{n[4:6]} {n[6:]}",
+    "dots everywhere": lambda n: f"{n[0:2]}.{n[2:4]}.{n[4:6]}.{n[6:9]}.{n[9:]}",
+}
+
+
+@pytest.mark.parametrize("spelling", list(SPELLINGS))
+@pytest.mark.parametrize("number", [FNR, D_NUMBER, H_NUMBER], ids=["fnr", "d", "h"])
+def test_common_spellings_are_recognised_and_masked_whole(spelling: str, number: str) -> None:
+    written = SPELLINGS[spelling](number)
+    text = f"Pasient {written} har feber."
+
+    matches = find_identity_numbers(text)
+    masked, count = mask_identity_numbers(text)
+
+    assert [m.text for m in matches] == [written]
+    assert (masked, count) == (f"Pasient {MASK_REPLACEMENT} har feber.", 1)
+
+
+@pytest.mark.parametrize("spelling", list(SPELLINGS))
+def test_common_spellings_with_failing_check_digits_are_left_alone(spelling: str) -> None:
+    text = f"Prøve {SPELLINGS[spelling](with_wrong_last_digit(FNR))} er sendt."
+    assert mask_identity_numbers(text) == (text, 0)
+
+
+def test_the_issues_example_spelling_with_a_synthetic_number() -> None:
+    number = synthetic_number("150385")
+    text = f"Pas. f. {number[0:2]}.{number[2:4]}.{number[4:6]} {number[6:]}, spørsmål om dosering"
+    assert mask_identity_numbers(text) == (f"Pas. f. {MASK_REPLACEMENT}, spørsmål om dosering", 1)
+
+
+def test_a_valid_number_right_after_digits_that_are_not_one_is_still_found() -> None:
+    text = f"Rom 12 {FNR[:6]} {FNR[6:]}"
+    assert mask_identity_numbers(text) == (f"Rom 12 {MASK_REPLACEMENT}", 1)
+
+
+def test_a_line_break_is_not_a_separator() -> None:
+    text = f"Dato {FNR[:6]}\n{FNR[6:]} stk"
+    assert mask_identity_numbers(text) == (text, 0)
+
+
+def test_tables_of_small_numbers_and_dates_are_left_alone() -> None:
+    text = "Doser: 10 12 15 20 25 mg; kontroll 15.03.85 kl. 10.30; 1 2 3 4 5 6 7 8 9 10 11 12"
+    assert mask_identity_numbers(text) == (text, 0)
+
+
+def test_structures_are_masked_in_every_string_and_key() -> None:
+    from rag.privacy import contains_identity_number, mask_identity_numbers_in
+
+    spaced = SPELLINGS["spaced date"](FNR)
+    value = {"question": f"om {spaced}", "steps": [{"output": FNR}, ("x", 3)], FNR: None, "n": 5}
+
+    masked = mask_identity_numbers_in(value)
+
+    assert masked == {
+        "question": f"om {MASK_REPLACEMENT}",
+        "steps": [{"output": MASK_REPLACEMENT}, ("x", 3)],
+        MASK_REPLACEMENT: None,
+        "n": 5,
+    }
+    assert contains_identity_number(spaced) and not contains_identity_number(str(masked))
