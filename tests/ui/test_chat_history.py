@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 import uuid
+from pathlib import Path
 
 import pytest
 from chainlit.context import init_http_context
@@ -12,7 +15,9 @@ from chainlit.types import Feedback, Pagination, ThreadFilter
 from chainlit.user import User
 
 from tests.conftest import make_settings
-from ui.chat_history import create_schema, make_data_layer
+from tests.security.identity import FNR, files_containing, recognised_spellings
+from ui.chat_history import create_schema, delete_user_history, make_data_layer
+from ui.feedback import FeedbackRecord, FeedbackStore
 
 
 @pytest.fixture
@@ -95,3 +100,104 @@ async def test_thread_tags_cannot_be_stored_on_sqlite(layer):
     thread_id = str(uuid.uuid4())
     await layer.update_thread(thread_id, user_id=user.id, tags=["fagprat"])
     assert await layer.get_thread(thread_id) is None
+
+
+# --- no identity number kept; private file; deleting a user's history ------------------------
+
+
+async def test_nothing_written_through_the_data_layer_keeps_an_identity_number(layer, tmp_path):
+    """Finding 2: the thread name, the steps, the saved session and the feedback comment
+    kept a fødselsnummer as typed."""
+    typed = " / ".join(recognised_spellings(FNR))
+    question = f"Pasient {typed} har feber, hva gjør jeg?"
+    user = await layer.create_user(User(identifier="kari", metadata={"access_groups": ["fjordbyen"]}))
+    thread_id = str(uuid.uuid4())
+    await layer.update_thread(thread_id, name=question, user_id=user.id)
+    asked = _step(thread_id, "user_message", question)
+    asked["input"] = question
+    answer = _step(thread_id, "assistant_message", "Gi paracetamol [1].", {"fagprat": {"question": question}})
+    await layer.create_step(asked)
+    await layer.create_step(answer)
+    answer["output"] = f"Gi paracetamol [1]. ({FNR})"
+    await layer.update_step(answer)
+    # What Chainlit saves of the user session (thread metadata): the chat's history and answer records.
+    session = {"history": [{"role": "user", "content": question}], "answers": {answer["id"]: {"question": question}}}
+    await layer.update_thread(thread_id, metadata=session)
+    await layer.upsert_feedback(Feedback(forId=answer["id"], value=0, threadId=thread_id, comment=f"Gjelder {typed}"))
+
+    thread = await layer.get_thread(thread_id)
+    assert "[fødselsnummer fjernet]" in thread["name"]
+    assert [s["id"] for s in thread["steps"]] == [asked["id"], answer["id"]]  # ids untouched
+    db_file = tmp_path / "data" / "chat.db"
+    assert files_containing(db_file.parent, FNR) == []
+    assert stat.S_IMODE(os.stat(db_file).st_mode) == 0o600
+
+
+async def test_elements_are_stored_masked_and_shown_as_they_are(tmp_path):
+    """Chainlit stores elements (the side panel) only through a blob store; when a hospital
+    configures one, what reaches it and the elements table is masked too."""
+    from chainlit.data.storage_clients.base import BaseStorageClient
+    from chainlit.element import Text
+
+    class FolderStorage(BaseStorageClient):  # a blob store at the system's edge: files in a folder
+        def __init__(self, root: Path):
+            self.root = root
+
+        async def upload_file(self, object_key, data, mime="application/octet-stream", overwrite=True, content_disposition=None):
+            path = self.root / object_key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data.encode() if isinstance(data, str) else data)
+            return {"object_key": object_key, "url": path.as_uri()}
+
+        async def delete_file(self, object_key):
+            return True
+
+        async def get_read_url(self, object_key):
+            return (self.root / object_key).as_uri()
+
+        async def close(self):
+            return None
+
+    url = make_settings(tmp_path / "data").resolved_chat_database_url
+    await create_schema(url)
+    init_http_context()
+    layer = make_data_layer(url, storage_provider=FolderStorage(tmp_path / "data" / "blobs"))
+    user = await layer.create_user(User(identifier="kari"))
+    thread_id = str(uuid.uuid4())
+    await layer.update_thread(thread_id, name="Feber", user_id=user.id)
+    element = Text(name=f"Notat {FNR}", content=f"Pasient {FNR} har feber", display="side", for_id=str(uuid.uuid4()))
+    element.thread_id = thread_id
+    await layer.create_element(element)
+    await layer.close()
+
+    assert list((tmp_path / "data" / "blobs").rglob("*")), "the element was stored"
+    assert files_containing(tmp_path / "data", FNR) == []
+    assert FNR in element.content  # what the user sees is not changed
+
+
+async def test_delete_user_history_removes_only_that_users_rows(layer, tmp_path):
+    url = make_settings(tmp_path / "data").resolved_chat_database_url
+    ids = {}
+    for name in ("kari", "ola"):
+        user = await layer.create_user(User(identifier=name))
+        thread_id = str(uuid.uuid4())
+        await layer.update_thread(thread_id, name=f"Samtale {name}", user_id=user.id)
+        step = _step(thread_id, "assistant_message", f"Svar til {name} om urinkateter")
+        await layer.create_step(step)
+        await layer.upsert_feedback(Feedback(forId=step["id"], value=1, threadId=thread_id, comment=f"takk {name}"))
+        ids[name] = thread_id
+    store = FeedbackStore(url)
+    for name in ("kari", "ola"):
+        store.record(
+            FeedbackRecord(channel="web", user=name, conversation_id=ids[name], message_id="m", rating=1, question="q")
+        )
+    store.close()
+
+    counts = delete_user_history(url, "kari")
+    assert counts == {"feedbacks": 1, "elements": 0, "steps": 1, "threads": 1, "users": 1, "fagprat_feedback": 1}
+    assert await layer.get_thread(ids["kari"]) is None
+    assert (await layer.get_thread(ids["ola"]))["name"] == "Samtale ola"
+    assert [r.user for r in FeedbackStore(url).all()] == ["ola"]
+    content = (tmp_path / "data" / "chat.db").read_bytes()
+    assert b"Svar til kari" not in content and b"takk kari" not in content  # vacuumed, not only unlinked
+    assert b"Svar til ola" in content

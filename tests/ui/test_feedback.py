@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sqlite3
+import stat
 
 import pytest
 from pydantic import ValidationError
 
 from rag.settings import Settings
+from tests.security.identity import FNR, files_containing, recognised_spellings
 from ui.feedback import TABLE_NAME, FeedbackRecord, FeedbackStore, export_feedback, sync_database_url
 
 
@@ -110,3 +113,52 @@ def test_export_rejects_unknown_format(settings, tmp_path):
     store = FeedbackStore(settings.resolved_chat_database_url)
     with pytest.raises(ValueError, match="csv or jsonl"):
         export_feedback(store, tmp_path / "x.xml", fmt="xml")
+
+
+# --- no identity number kept or exported; private files ----------------------------------------
+
+
+def test_votes_are_stored_without_identity_numbers(settings):
+    """Finding 2: the question and comment were stored as typed."""
+    typed = " og ".join(recognised_spellings(FNR))
+    store = FeedbackStore(settings.resolved_chat_database_url)
+    stored = store.record(_vote(question=f"Hva gjør jeg med {typed}?", comment=f"Gjelder {FNR}", answer=f"Se {FNR} [1]."))
+    store.close()
+    assert FNR not in stored.question + stored.comment + stored.answer
+    assert "[fødselsnummer fjernet]" in stored.question
+    assert files_containing(settings.data_dir, FNR) == []
+    assert stat.S_IMODE(os.stat(settings.data_dir / "chat.db").st_mode) == 0o600
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_export_masks_rows_stored_before_masking_and_is_private(settings, tmp_path, fmt):
+    """`fagprat feedback export` wrote identity numbers out; rows from before the fix are masked on the way out."""
+    store = FeedbackStore(settings.resolved_chat_database_url)
+    store.record(_vote())
+    with sqlite3.connect(settings.data_dir / "chat.db") as db:  # a row an older version stored raw
+        db.execute(f"UPDATE {TABLE_NAME} SET question = ?, comment = ?", (f"Pasient {FNR}", f"{FNR}"))
+    out = tmp_path / "eksport" / f"feedback.{fmt}"
+    assert export_feedback(store, out, fmt=fmt) == 1
+    assert files_containing(out.parent, FNR) == []
+    assert "[fødselsnummer fjernet]" in out.read_text(encoding="utf-8")
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+
+
+def test_cli_export_is_masked(settings, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from rag.settings import get_settings
+    from ui.cli import app
+
+    store = FeedbackStore(settings.resolved_chat_database_url)
+    store.record(_vote(comment=f"Gjelder {FNR}"))
+    store.close()
+    monkeypatch.setenv("FAGPRAT_DATA_DIR", str(settings.data_dir))
+    get_settings.cache_clear()
+    try:
+        out = tmp_path / "ut.jsonl"
+        result = CliRunner().invoke(app, ["feedback", "export", "--format", "jsonl", "--out", str(out)])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert FNR not in out.read_text(encoding="utf-8") and "fjernet" in out.read_text(encoding="utf-8")

@@ -1,6 +1,7 @@
 """`fagprat ui` (ui.server.run_chat) from a working directory outside the project:
-Chainlit must still find fagprat's .chainlit folder (Norwegian), and a first
-start must leave a user one can sign in with."""
+Chainlit must still find fagprat's .chainlit folder (Norwegian). A start without
+a users file refuses to run (no account is created implicitly); the explicit
+demo mode creates demo/demo under the data folder and says so."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from tests.conftest import REPO
 from tests.fixtures.llama_server import HOST, free_port
 from ui.auth import DEMO_USER, load_users
+from ui.private_files import readable_by_others
 
 READY_S = 180
 
@@ -24,25 +26,47 @@ import sys
 from pathlib import Path
 from rag.settings import Settings
 from ui.server import run_chat
-settings = Settings(data_dir=Path(sys.argv[1]), users_file=Path(sys.argv[2]), qdrant_url="", _env_file=None)
-run_chat(settings, host=sys.argv[3], port=int(sys.argv[4]), headless=True)
+settings = Settings(data_dir=Path(sys.argv[1]), qdrant_url="", demo_mode=sys.argv[4] == "demo", _env_file=None)
+run_chat(settings, host=sys.argv[2], port=int(sys.argv[3]), headless=True)
 """
 
 
-@pytest.mark.slow
-def test_run_chat_from_elsewhere_uses_the_projects_norwegian_config(tmp_path):
-    workdir = tmp_path / "elsewhere"
-    workdir.mkdir()
-    users = tmp_path / "config" / "users.yaml"
-    port = free_port()
+def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FAGPRAT_", "CHAINLIT_"))}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(REPO))
+    return env
+
+
+def test_without_a_users_file_the_chat_does_not_start(tmp_path):
+    """Finding 3: the old chat created demo/demo (groups nasjonal, fjordbyen) and only logged a warning."""
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    data = tmp_path / "data"
+    result = subprocess.run(
+        [sys.executable, "-c", RUN, str(data), HOST, str(free_port()), "real"],
+        cwd=workdir,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=READY_S,
+    )
+    assert result.returncode != 0
+    assert "fagprat users add" in result.stderr and str(data / "users.yaml") in result.stderr
+    assert not (data / "users.yaml").exists() and not (workdir / "config").exists()
+
+
+@pytest.mark.slow
+def test_demo_mode_from_elsewhere_uses_the_projects_norwegian_config(tmp_path):
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    users = tmp_path / "data" / "users.yaml"
+    port = free_port()
     log = tmp_path / "chat.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-c", RUN, str(tmp_path / "data"), str(users), HOST, str(port)],
+            [sys.executable, "-c", RUN, str(tmp_path / "data"), HOST, str(port), "demo"],
             cwd=workdir,
-            env=env,
+            env=_env(),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -63,10 +87,12 @@ def test_run_chat_from_elsewhere_uses_the_projects_norwegian_config(tmp_path):
         assert translation["auth"]["login"]["form"]["actions"]["signin"] == "Logg inn"
         assert "pasientidentifiserende" in translation["chat"]["watermark"]
 
-        assert DEMO_USER in load_users(users)
-        assert DEMO_USER in log.read_text()  # the console says how to sign in
-        assert not (workdir / ".chainlit").exists()
-        assert (tmp_path / "data" / "chainlit_auth_secret").is_file()
+        assert DEMO_USER in load_users(users)  # under the data folder, not the working directory
+        assert "DEMO MODE" in log.read_text() and DEMO_USER in log.read_text()  # the console says so
+        assert not (workdir / ".chainlit").exists() and not (workdir / "config").exists()
+        for private in (users, tmp_path / "data" / "chainlit_auth_secret", tmp_path / "data" / "chat.db"):
+            assert oct(private.stat().st_mode & 0o777) == oct(0o600), private
+        assert not readable_by_others(tmp_path / "data")
     finally:
         process.terminate()
         process.wait(timeout=15)
