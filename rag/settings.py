@@ -21,12 +21,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -137,6 +138,17 @@ class Settings(BaseSettings):
     min_relevance: float = Field(
         default=0.43,
         description="Relevance floor, calibrated on the gold set; below it the service refuses without calling the LLM",
+    )
+    relevance_lexical_weight: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="Share of a passage's relevance from the question's terms it contains (same language); the rest is dense",
+    )
+    relevance_dense_baseline: float = Field(
+        default=0.7,
+        lt=1.0,
+        description="Cosine the embedder gives unrelated text: dense relevance counts from here (calibrate per embedder)",
     )
     reranker_model: str = Field(default="", description="CrossEncoder folder; empty = no reranking")
     rerank_candidates: int = Field(default=20, description="Fused hits the reranker re-scores")
@@ -422,7 +434,36 @@ class Settings(BaseSettings):
         )
 
 
+# An invalid value is quoted in the error up to this length (enough to recognise it).
+_MAX_QUOTED_VALUE_CHARS = 60
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """`Settings(**overrides)`, with an invalid value reported as a one-line
+    `ConfigurationError` that names the variable (not a pydantic traceback)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        problems = "; ".join(_describe(problem) for problem in error.errors())
+    except SettingsError as error:  # a value that is not even parseable (malformed JSON)
+        problems = str(error)
+    raise ConfigurationError(f"Invalid settings: {problems}", user_message=f"Ugyldig innstilling: {problems}")
+
+
+def _describe(problem: Any) -> str:
+    location = [str(part) for part in problem.get("loc", ())]
+    name = ("FAGPRAT_" + "__".join(location).upper()) if location else "FAGPRAT_*"
+    text = f"{name}: {problem.get('msg', 'invalid')}"
+    if "input" in problem and location and not isinstance(problem["input"], dict):
+        value = str(problem["input"])
+        if len(value) > _MAX_QUOTED_VALUE_CHARS:
+            value = value[:_MAX_QUOTED_VALUE_CHARS] + "…"
+        text += f" (fikk «{value}»)"
+    return text
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Process-wide settings for the surfaces; tests build their own `Settings`."""
-    return Settings()
+    """Process-wide settings for the surfaces; tests build their own `Settings`.
+    Invalid settings raise `ConfigurationError` with a one-line message."""
+    return load_settings()

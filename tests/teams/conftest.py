@@ -1,4 +1,4 @@
-"""Fixtures: the connector stand-in and the bot running on a loopback port."""
+"""Fixtures: the connector and Graph stand-ins, and the bot running on a loopback port."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from rag.settings import Settings
-from tests.teams.activities import KARI, OLA, member_json
+from tests.teams.activities import KARI, OLA, TENANT_ID, member_json
 from tests.teams.connector import Connector
+from tests.teams.graph_stand_in import GRAPH_APP_ID, GRAPH_SECRET, GraphStandIn
 from ui.teams.server import HEALTH_ENDPOINT, TeamsServer, create_server
 
 SERVER_START_TIMEOUT_S = 30
@@ -64,3 +65,32 @@ def running_connector() -> Iterator[Connector]:
 def connector() -> Iterator[Connector]:
     with running_connector() as stand_in:
         yield stand_in
+
+
+@pytest.fixture
+def graph() -> Iterator[GraphStandIn]:
+    """Stand-in Entra token endpoint and Graph, with an empty directory."""
+    stand_in = GraphStandIn().start()
+    try:
+        yield stand_in
+    finally:
+        stand_in.stop()
+
+
+def graph_settings(tmp_path, graph: GraphStandIn, group_map: str = "", **overrides) -> Settings:
+    """Settings of a dev-mode bot that reads Entra groups from the stand-in Graph."""
+    from tests.conftest import make_settings
+
+    path = tmp_path / "groups.yaml"
+    path.write_text(group_map, encoding="utf-8")
+    values = dict(
+        teams_dev_mode=True,
+        teams_tenant_id=TENANT_ID,
+        teams_graph_client_id=GRAPH_APP_ID,
+        teams_graph_client_secret=GRAPH_SECRET,
+        teams_graph_url=graph.graph_url,
+        teams_entra_authority_url=graph.url,
+        group_map_file=path,
+    )
+    values.update(overrides)
+    return make_settings(tmp_path, **values)

