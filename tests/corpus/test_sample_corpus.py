@@ -36,7 +36,10 @@ GOLD_FIELDS = {
     "id": str, "question": str, "language": str, "answerable": bool, "reference_answer": str,
     "key_facts": list, "source_doc_ids": list, "access_groups": list, "topic": str,
 }
-MINIMUM = {"total": 66, "nn": 12, "en": 6, "unanswerable": 14}
+MINIMUM = {"total": 150, "nn": 30, "en": 25, "unanswerable": 25}
+# Same-topic questions that no document answers (the dangerous kind: a model invents the detail).
+NEAR_MISS_TOPIC = "nesten-treff"
+MINIMUM_NEAR_MISSES = 10
 
 
 # --------------------------------------------------------------------------- helpers
@@ -136,7 +139,7 @@ def answerable_questions() -> list[dict]:
 
 def test_corpus_size_and_formats():
     documents = corpus_documents()
-    assert 15 <= len(documents) <= 25, [p.name for p in documents]
+    assert 20 <= len(documents) <= 35, [p.name for p in documents]
     formats = {p.suffix.lower() for p in documents}
     assert formats == DOCUMENT_SUFFIXES
 
@@ -244,6 +247,15 @@ def test_gold_counts_meet_minimums():
     assert languages["nn"] >= MINIMUM["nn"], languages
     assert languages["en"] >= MINIMUM["en"], languages
     assert sum(not q["answerable"] for q in gold()) >= MINIMUM["unanswerable"]
+    near_misses = [q for q in gold() if q["topic"] == NEAR_MISS_TOPIC]
+    assert len(near_misses) >= MINIMUM_NEAR_MISSES and not any(q["answerable"] for q in near_misses)
+
+
+def test_every_document_is_the_source_of_at_least_two_questions():
+    cited = collections.Counter(doc_id for q in answerable_questions() for doc_id in q["source_doc_ids"])
+    for path in corpus_documents():
+        doc_id = f"file:{path.relative_to(SAMPLE).as_posix()}"
+        assert cited[doc_id] >= 2, (doc_id, cited[doc_id])
 
 
 def test_gold_sources_exist_and_are_visible_to_the_asker():
