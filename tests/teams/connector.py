@@ -25,6 +25,8 @@ class Recorded:
     headers: dict[str, str]
     body: Any
     response_id: str = ""
+    at: float = field(default_factory=time.monotonic)
+    """When it arrived (time.monotonic), for the load benchmark's time to reply."""
 
 
 @dataclass
