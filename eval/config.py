@@ -8,30 +8,53 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from eval.norquad import EmbedderSetup
 from eval.ragas_judge import JUDGE_METRICS, JudgeOptions
 from rag.errors import ConfigurationError
-from rag.settings import ModelSetup
+from rag.settings import ModelSetup, Settings
 
-JUDGE_FREE_METRICS = ("retrieval", "citations", "refusal", "correctness", "latency")
+JUDGE_FREE_METRICS = ("retrieval", "citations", "refusal", "outcomes", "correctness", "verification", "gate", "latency")
+# The answer settings a set-up may set for itself (what the comparison is about):
+# they go into its Settings on top of the shared ones.
+SETUP_ANSWER_SETTINGS = ("answer_mode", "answerability_gate", "keep_unverified_sentences")
 ALL_METRICS = (*JUDGE_METRICS, *JUDGE_FREE_METRICS)
 
 
 class EvalSetup(ModelSetup):
-    """A model set-up under test, with optional settings of its own (prompt
-    options and the like) on top of the run's shared `settings`."""
+    """A model set-up under test: the model, how it answers (generate or quote,
+    with or without the answerability gate), and optional settings of its own
+    on top of the run's shared `settings`. Unset answer fields follow `settings`."""
 
+    answer_mode: Literal["auto", "generate", "quote"] | None = Field(
+        default=None, description="generate: the model writes; quote: verbatim quotes, no model; auto: as fagprat decides"
+    )
+    answerability_gate: Literal["auto", "on", "off"] | None = Field(
+        default=None, description="The model's JSON verdict on whether the sources answer the question"
+    )
+    keep_unverified_sentences: bool | None = Field(
+        default=None, description="Show unsupported sentences marked instead of removing them"
+    )
     settings: dict[str, Any] = Field(
         default_factory=dict, description="Settings overrides for this set-up only (keep retrieval equal across set-ups)"
     )
+
+    @field_validator("answerability_gate", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: Any) -> Any:
+        # YAML 1.1 (PyYAML) reads an unquoted on/off as true/false.
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+    def answer_settings(self) -> dict[str, Any]:
+        """The answer fields this set-up sets (for its Settings)."""
+        return {name: getattr(self, name) for name in SETUP_ANSWER_SETTINGS if getattr(self, name) is not None}
 
 
 class EmbeddingConfig(BaseModel):
     """The sentence-transformers model RAGAS answer relevancy compares questions with."""
 
-    model: str = Field(default="", description="Model folder; empty = bundled all-MiniLM-L6-v2")
+    model: str = Field(default="", description="As `embedding_model`: empty = fagprat's default embedder, or a folder")
     query_prefix: str = ""
     passage_prefix: str = ""
 
@@ -52,7 +75,7 @@ class Benchmarks(BaseModel):
         default="test", description="validation is for the final measurement only; never tune on it"
     )
     embedders: list[EmbedderSetup] = Field(
-        default_factory=lambda: [EmbedderSetup(name="all-MiniLM-L6-v2 (bundled)")],
+        default_factory=lambda: [EmbedderSetup(name="default embedder (bundled)")],
         description="Embedding models compared on NorQuAD",
     )
 
@@ -93,6 +116,10 @@ class EvalConfig(BaseModel):
     # real comparisons must keep the judge separate.
     allow_judge_among_setups: bool = Field(default=False, description="Only for CI with the bundled models")
     hit_ks: list[int] = Field(default_factory=lambda: [1, 3, 5], description="k for retrieval hit@k")
+    comparisons: list[tuple[str, str]] = Field(
+        default_factory=list,
+        description="Set-up pairs [A, B] whose per-question differences A − B the report gives; empty = every pair",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> EvalConfig:
@@ -104,13 +131,35 @@ class EvalConfig(BaseModel):
             raise ValueError(f"set-up names must be unique: {names}")
         if self.judge is not None and not self.allow_judge_among_setups:
             for setup in self.setups:
+                if self.setup_setting(setup, "answer_mode") == "quote":
+                    continue  # quotes are chosen without a model
                 if _same_model(self.judge, setup):
                     raise ValueError(
                         f"the judge must be separate from the models compared (same as set-up '{setup.name}')"
                     )
+        unknown_pairs = [pair for pair in self.comparisons if not set(pair) <= set(names) or pair[0] == pair[1]]
+        if unknown_pairs:
+            raise ValueError(f"comparisons must name two different set-ups of {names}: {unknown_pairs}")
         if self.corpus is None and self.index_dir is None:
             raise ValueError("give either corpus (a folder to ingest) or index_dir (an existing index)")
         return self
+
+    @property
+    def compared_pairs(self) -> list[tuple[str, str]]:
+        """The pairs the report compares: as configured, else every pair in set-up order."""
+        if self.comparisons:
+            return list(self.comparisons)
+        names = [s.name for s in self.setups]
+        return [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+
+    def setup_setting(self, setup: EvalSetup, name: str) -> Any:
+        """A setting as this set-up runs it: its own field, its own `settings`,
+        the shared `settings`, else fagprat's default."""
+        own = setup.answer_settings()
+        for layer in (own, setup.settings, self.settings):
+            if name in layer:
+                return layer[name]
+        return Settings.model_fields[name].default
 
     @property
     def judge_metrics(self) -> list[str]:

@@ -96,11 +96,90 @@ def citation_precision(cited_passages: Sequence[str], key_facts: Sequence[str]) 
 # --- answer content --------------------------------------------------------
 
 
-def answer_correctness(answer_text: str, key_facts: Sequence[str]) -> float | None:
-    """Share of the reference key facts the answer states (normalised substring)."""
+def key_fact_recall(shown_text: str, key_facts: Sequence[str]) -> float | None:
+    """Share of the gold key facts the shown answer states (normalised substring)."""
     if not key_facts:
         return None
-    return sum(1 for fact in key_facts if contains_fact(answer_text, fact)) / len(key_facts)
+    return sum(1 for fact in key_facts if contains_fact(shown_text, fact)) / len(key_facts)
+
+
+def any_key_fact(shown_text: str, key_facts: Sequence[str]) -> float | None:
+    """1 if the shown answer states at least one gold key fact."""
+    if not key_facts:
+        return None
+    return 1.0 if any(contains_fact(shown_text, fact) for fact in key_facts) else 0.0
+
+
+# --- what the user was shown -------------------------------------------------
+
+# Answer.kind values, and what an evaluated answer can end as (an "error" is a
+# service failure: no answer at all).
+OUTCOMES = ("generated", "quote", "refusal", "error")
+# Answer.fallback_reason values: why a quote answer was given.
+QUOTE_REASONS = ("quote_mode", "model_unavailable", "not_verified", "off_topic")
+
+
+def outcome(kind: str, refused: bool) -> str:
+    """generated, quote or refusal. Answers from before answer kinds existed
+    say kind "generated" for refusals too; `refused` decides."""
+    if refused or kind == "refusal":
+        return "refusal"
+    return "quote" if kind == "quote" else "generated"
+
+
+def shown_text(answer_text: str, refused: bool, sentences: Sequence[dict], uncited: Sequence[str]) -> str:
+    """The answer text as the user sees it: nothing for a refusal (its message
+    states no fact); the shown sentences (verified, and unverified ones kept
+    and marked) when the answer has them; else the answer text."""
+    if refused:
+        return ""
+    if not sentences:
+        return answer_text
+    texts = [s["text"] for s in sentences]
+    texts += [u for u in uncited if u not in texts]
+    return " ".join(texts)
+
+
+def supported_share(sentences: Sequence[dict]) -> float | None:
+    """Share of the shown sentences that a cited passage supports (verified)."""
+    if not sentences:
+        return None
+    return sum(1 for s in sentences if s.get("verified")) / len(sentences)
+
+
+def unsupported_pills(sentences: Sequence[dict]) -> int:
+    """Shown sentences that carry a citation although no passage supports
+    them: the trust layer promises there are none."""
+    return sum(1 for s in sentences if s.get("citations") and not s.get("verified"))
+
+
+# --- the answerability gate --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """What the gate did for one question: None where it did not apply."""
+
+    ran: bool
+    failed: bool
+    said_unanswerable: bool
+    tokens: int | None
+    ms: float | None
+
+
+def gate_outcome(gate: dict | None) -> GateOutcome:
+    """From Answer.gate (as a dict), or None when the gate did not run (off,
+    or the relevance floor refused first)."""
+    if gate is None:
+        return GateOutcome(ran=False, failed=False, said_unanswerable=False, tokens=None, ms=None)
+    failed = bool(gate.get("error"))
+    return GateOutcome(
+        ran=True,
+        failed=failed,
+        said_unanswerable=not failed and not gate.get("answerable", True),
+        tokens=int(gate.get("prompt_tokens", 0)) + int(gate.get("completion_tokens", 0)),
+        ms=float(gate.get("ms", 0.0)),
+    )
 
 
 @dataclass(frozen=True)

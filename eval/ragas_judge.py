@@ -290,7 +290,9 @@ class RagasJudge:
             judge=self.identity or self.setup.name,
             embedder=getattr(self.embedder, "name", ""),
             options=options,
-            item=asdict(item),
+            # Only what this metric reads: context precision and recall of a
+            # question are then judged once, not once per set-up.
+            inputs=metric_arguments(metric, item),
         )
 
     async def _judge_one(self, metric: str, item: JudgeInput, limit: asyncio.Semaphore) -> Judgement:
@@ -338,19 +340,27 @@ class RagasJudge:
         limit = asyncio.Semaphore(self.options.concurrency)
         # Metric by metric: consecutive judge calls then share the prompt's
         # instruction and examples, which llama.cpp keeps in its KV cache.
-        jobs = [(key, metric, item) for metric in metrics for key, item in items]
-        results: dict[tuple[str, str], Judgement] = {}
+        # Identical judgements (the same inputs for a metric, e.g. context
+        # recall of one question in two set-ups) run once; the rest share it.
+        jobs: dict[str, tuple[str, JudgeInput]] = {}
+        owners: dict[tuple[str, str], str] = {}
+        for metric in metrics:
+            for key, item in items:
+                job = f"{metric}:{key}" if not_applicable_reason(metric, item) else self._key(metric, item)
+                jobs.setdefault(job, (metric, item))
+                owners[(key, metric)] = job
+        done: dict[str, Judgement] = {}
         with tqdm(total=len(jobs), desc="RAGAS-dommer", unit="vurd") as bar:
 
-            async def run(key: str, metric: str, item: JudgeInput) -> None:
-                results[(key, metric)] = await self._judge_one(metric, item, limit)
+            async def run(job: str, metric: str, item: JudgeInput) -> None:
+                done[job] = await self._judge_one(metric, item, limit)
                 bar.update(1)
 
             try:
-                await asyncio.gather(*(run(*job) for job in jobs))
+                await asyncio.gather(*(run(job, metric, item) for job, (metric, item) in jobs.items()))
             finally:
                 await self.llm.client.close()
-        return results
+        return {owner: copy.copy(done[job]) for owner, job in owners.items()}
 
     def judge(self, items: Sequence[tuple[str, JudgeInput]], metrics: Sequence[str]) -> dict[tuple[str, str], Judgement]:
         return asyncio.run(self.ajudge(items, metrics))

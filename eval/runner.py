@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from eval import normedqa, norquad, report
 from eval.cache import JsonCache, cache_key
-from eval.config import EvalConfig, EvalSetup
+from eval.config import SETUP_ANSWER_SETTINGS, EvalConfig, EvalSetup
 from eval.datasets import load_normedqa
 from eval.models import resolved
 from eval.questions import GoldQuestion, load_questions
@@ -79,12 +79,13 @@ def setup_settings(config: EvalConfig, setup: EvalSetup, data_dir: Path) -> Sett
     """A Settings for one set-up: the run's shared settings, the set-up's own
     overrides, and the set-up as the default model; retrieval is the same for all."""
     concrete = resolved(setup)
-    model = ModelSetup.model_validate(concrete.model_dump(exclude={"settings"}))
+    model = ModelSetup.model_validate(concrete.model_dump(include=set(ModelSetup.model_fields)))
     return Settings(
         **{
             "audit_enabled": False,  # evaluation questions are not staff questions
             **config.settings,
             **setup.settings,
+            **setup.answer_settings(),
             **setup_as_flat_settings(model),
             "models": [],
             "data_dir": data_dir,
@@ -117,11 +118,12 @@ def prepare_index(config: EvalConfig, base: Settings) -> tuple[Path, dict[str, A
         # An existing index is taken as it is; give a new index_dir when it changes.
         return config.index_dir, {"index_dir": str(config.index_dir), "version": str(config.index_dir.resolve())}
     from ingest.pipeline import ingest_path  # ingest is only needed when indexing here
+    from rag.embeddings import get_embedder
 
     assert config.corpus is not None
     identity = cache_key(
         corpus=str(config.corpus.resolve()),
-        embedding=[base.embedding_model, base.embedding_query_prefix, base.embedding_passage_prefix],
+        embedding=get_embedder(base).identity,  # model, version and prefixes: a new default embedder re-indexes
         chunking=[base.chunk_size_tokens, base.chunk_overlap_tokens],
         bm25=[base.bm25_language, base.bm25_k1, base.bm25_b, base.bm25_avg_doc_tokens],
     )
@@ -225,6 +227,40 @@ def judge_records(config: EvalConfig, records: list[dict[str, Any]], run_dir: Pa
     }
 
 
+def describe_setups(config: EvalConfig) -> dict[str, dict[str, Any]]:
+    """How each set-up answers, for the report's reader."""
+    described = {}
+    for setup in config.setups:
+        model = (setup.model_path or "bundled SmolLM2-135M") if setup.backend == "llamacpp" else setup.base_url
+        described[setup.name] = {
+            "model": model,
+            "backend": setup.backend,
+            **{name: config.setup_setting(setup, name) for name in SETUP_ANSWER_SETTINGS},
+        }
+    return described
+
+
+def normedqa_setups(config: EvalConfig) -> tuple[list[ModelSetup], list[str]]:
+    """One entry per distinct model: set-ups that differ only in how they answer
+    (gate on/off, keep unverified) share a model, scored once under their joined
+    names; quote-mode set-ups use no model and are left out (listed)."""
+    by_model: dict[tuple[str, str, str], list[EvalSetup]] = {}
+    quote_only: list[str] = []
+    for setup in config.setups:
+        if config.setup_setting(setup, "answer_mode") == "quote":
+            quote_only.append(setup.name)
+            continue
+        identity = (setup.backend, setup.model_path if setup.backend == "llamacpp" else setup.base_url, setup.chat_format)
+        by_model.setdefault(identity, []).append(setup)
+    setups = [
+        ModelSetup.model_validate(
+            {**group[0].model_dump(include=set(ModelSetup.model_fields)), "name": " = ".join(s.name for s in group)}
+        )
+        for group in by_model.values()
+    ]
+    return setups, quote_only
+
+
 def run_benchmarks(config: EvalConfig, base: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {}
     bench = config.benchmarks
@@ -233,10 +269,12 @@ def run_benchmarks(config: EvalConfig, base: Settings) -> dict[str, Any]:
         items = load_normedqa(base.datasets_dir / "normedqa" / "normedqa.json")
         if config.limits.normedqa:
             items = items[: config.limits.normedqa]
-        results = normedqa.evaluate(config.setups, items, bench.normedqa_n_ctx)
+        setups, quote_only = normedqa_setups(config)
+        results = normedqa.evaluate(setups, items, bench.normedqa_n_ctx)
         out["normedqa"] = {
             "items": len(items),
             "primary": normedqa.PRIMARY,
+            "not_scored_quote_mode": quote_only,
             "seconds": round(time.perf_counter() - started, 2),
             "models": [
                 {
@@ -331,6 +369,8 @@ def run(config: EvalConfig, *, out_dir: Path | None = None, limit: int | None = 
             "judge": judge_info,
         },
         "setups": [s.name for s in config.setups],
+        "setup_info": describe_setups(config),
+        "comparisons": [list(pair) for pair in config.compared_pairs],
         "judge_metrics": config.judge_metrics,
         "records": records,
         "benchmarks": benchmarks,

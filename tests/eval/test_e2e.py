@@ -1,5 +1,6 @@
-"""The CI run: the whole suite on a small subset with the bundled models as both
-set-ups and as judge (eval/eval.ci.yaml), checked through its report folder."""
+"""The CI run: the whole suite on a small subset (eval/eval.ci.yaml): a quote
+set-up and the bundled Gemma 3 270M generating with the answerability gate,
+judged by the bundled SmolLM2, checked through its report folder."""
 
 import csv
 import json
@@ -32,12 +33,28 @@ def test_ci_config_end_to_end(tmp_path, monkeypatch):
         failed = re.search(rf"^\| {metric} \(RAGAS\): failed \| ↓ \| (.+) \|$", summary, re.MULTILINE)
         assert failed, f"no failed-judgements row for {metric}"
         assert all(cell.strip().isdigit() for cell in failed.group(1).split("|"))
-    assert re.search(r"^\| Retrieval hit@1 \|", summary, re.MULTILINE)
+    for row in ("Shown: quote answer (sitatsvar)", "Key-fact recall (shown text)", "Retrieval hit@1"):
+        assert re.search(rf"^\| {re.escape(row)} \|", summary, re.MULTILINE), row
+    assert "## Paired differences between set-ups (A − B per question)" in summary
+    assert re.search(r"^\| Key-fact recall \(shown text\) \| sitat − gemma3-270m-gate \| .+ \| (no verdict|no difference)", summary, re.MULTILINE)
+    assert "## Answerability gate" in summary
+    # Five questions are too few for any verdict, and the report says so.
+    assert "## No verdict" in summary
     assert "## NorMedQA (closed book, 20 items" in summary
+    assert "Not scored (quote mode uses no model): sitat." in summary
     assert "## NorQuAD retrieval (test split, 50 questions" in summary
 
     records = [json.loads(line) for line in (run_dir / "per_question.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(records) == 5 * len(setups)
+    quotes = [r for r in records if r["setup"] == "sitat"]
+    assert {r["outcome"] for r in quotes} <= {"quote", "refusal"} and any(r["outcome"] == "quote" for r in quotes)
+    assert all(r["fallback_reason"] == "quote_mode" for r in quotes if r["outcome"] == "quote")
+    generated = [r for r in records if r["setup"] == "gemma3-270m-gate"]
+    assert any(r["gate"] is not None for r in generated), "the gate never ran"
+    # The trust layer's promise, end to end: no citation pill on a sentence its passage does not support.
+    for r in records:
+        for sentence in r.get("sentences") or []:
+            assert sentence["verified"] or not sentence["citations"], (r["setup"], r["question_id"], sentence)
     judged = [j for r in records for j in r.get("judgements", {}).values()]
     assert judged, "no judgements recorded"
     # Every judgement ends as a score, a counted failure or "not applicable": none is lost.
@@ -45,7 +62,8 @@ def test_ci_config_end_to_end(tmp_path, monkeypatch):
         assert (judgement["value"] is not None) + bool(judgement["error"]) + bool(judgement["not_applicable"]) == 1
     with (run_dir / "per_question.csv").open(encoding="utf-8") as handle:
         assert len(list(csv.DictReader(handle))) == len(records)
-    for plot in ("faithfulness.png", "faithfulness_vs_latency.png", "normedqa_accuracy.png", "hit_1.png"):
+    plots = ("faithfulness.png", "faithfulness_vs_latency.png", "normedqa_accuracy.png", "hit_1.png", "outcomes.png", "paired_differences.png")
+    for plot in plots:
         assert (run_dir / "plots" / plot).read_bytes().startswith(b"\x89PNG")
 
     info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))

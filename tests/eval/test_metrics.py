@@ -49,10 +49,56 @@ def test_citation_precision_is_share_of_cited_passages_with_a_key_fact():
     assert metrics.citation_precision(["x"], []) is None
 
 
-def test_answer_correctness_is_share_of_key_facts_present():
+def test_key_fact_recall_is_share_of_key_facts_present():
     answer = "Gi 1 g paracetamol [1], høyst 4 g i døgnet [2]."
-    assert metrics.answer_correctness(answer, ["1 g", "4 g", "6 timer"]) == pytest.approx(2 / 3)
-    assert metrics.answer_correctness(answer, []) is None
+    assert metrics.key_fact_recall(answer, ["1 g", "4 g", "6 timer"]) == pytest.approx(2 / 3)
+    assert metrics.key_fact_recall(answer, []) is None
+    assert metrics.any_key_fact(answer, ["6 timer", "4 G"]) == 1.0
+    assert metrics.any_key_fact(answer, ["6 timer"]) == 0.0
+    assert metrics.any_key_fact(answer, []) is None
+
+
+def test_outcome_reads_refused_for_answers_from_before_answer_kinds():
+    assert metrics.outcome("generated", refused=False) == "generated"
+    assert metrics.outcome("generated", refused=True) == "refusal"  # the old shape
+    assert metrics.outcome("refusal", refused=True) == "refusal"
+    assert metrics.outcome("quote", refused=False) == "quote"
+
+
+def test_shown_text_is_what_the_user_sees():
+    sentences = [{"text": "Inspiser minst hver 8. time.", "verified": True}, {"text": "Skift etter behov.", "verified": False}]
+    # A refusal shows no fact, whatever its message says.
+    assert metrics.shown_text("Jeg fant ikke svaret (minst hver 8. time).", True, sentences, []) == ""
+    # With sentences: those, plus kept unverified sentences not among them; not the answer text's extras.
+    assert metrics.shown_text("Sitater fra kildene: …", False, sentences, ["Skift etter behov.", "Noe mer."]) == (
+        "Inspiser minst hver 8. time. Skift etter behov. Noe mer."
+    )
+    # The old shape has no sentences: the answer text is what was shown.
+    assert metrics.shown_text("Svar [1].", False, [], []) == "Svar [1]."
+
+
+def test_supported_share_and_pills_on_unsupported_sentences():
+    sentences = [
+        {"text": "a", "verified": True, "citations": [1]},
+        {"text": "b", "verified": False, "citations": []},  # kept, marked, no pill: fine
+        {"text": "c", "verified": False, "citations": [2]},  # a pill on an unsupported sentence
+        {"text": "d", "verified": True, "citations": [1]},
+    ]
+    assert metrics.supported_share(sentences) == pytest.approx(0.5)
+    assert metrics.unsupported_pills(sentences) == 1
+    assert metrics.supported_share([]) is None
+    assert metrics.unsupported_pills([]) == 0
+
+
+def test_gate_outcome():
+    assert metrics.gate_outcome(None) == metrics.GateOutcome(False, False, False, None, None)
+    said_no = metrics.gate_outcome({"answerable": False, "prompt_tokens": 300, "completion_tokens": 12, "ms": 850.0})
+    assert said_no == metrics.GateOutcome(True, False, True, 312, 850.0)
+    said_yes = metrics.gate_outcome({"answerable": True, "sources": [1], "prompt_tokens": 10, "completion_tokens": 5, "ms": 1.0})
+    assert not said_yes.said_unanswerable and said_yes.tokens == 15
+    # A failed gate is no verdict: it did not say no (the answer went ahead).
+    failed = metrics.gate_outcome({"answerable": False, "error": "timeout", "prompt_tokens": 0, "completion_tokens": 0, "ms": 30000.0})
+    assert failed.ran and failed.failed and not failed.said_unanswerable
 
 
 def test_refusal_rates_and_balanced_mean():

@@ -88,6 +88,18 @@ def test_an_unreachable_judge_fails_every_judgement_visibly(tmp_path):
     assert not (tmp_path / "cache" / "judgements").exists()  # failures are retried next run, not cached
 
 
+def test_a_judgement_two_setups_share_is_made_once(tmp_path):
+    # Context recall reads the question, the reference and the contexts, not the answer:
+    # two set-ups' answers to one question are one judgement (one judge call, here failing).
+    setup = ModelSetup(name="judge", backend="openai", base_url="http://127.0.0.1:9/v1")
+    judge = RagasJudge(setup, get_embedder(make_settings(tmp_path)), JudgeOptions(retries=0, timeout_s=5))
+    quote = JudgeInput(**{**ANSWERED.__dict__, "answer": "«Mål: SpO2 88–92 %.» [1]"})
+    results = judge.judge([("a", ANSWERED), ("b", quote)], ["context_recall", "faithfulness"])
+    assert judge.llm.stats.calls_per_metric == {"context_recall": 1, "faithfulness": 2}
+    assert results[("a", "context_recall")].error == results[("b", "context_recall")].error != ""
+    assert results[("a", "context_recall")] is not results[("b", "context_recall")]
+
+
 @pytest.mark.slow
 def test_real_judgement_with_the_bundled_model(tmp_path):
     options = JudgeOptions(max_tokens=256, retries=1, backoff_s=0.1, timeout_s=240, answer_relevancy_strictness=1)
