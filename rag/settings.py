@@ -81,7 +81,9 @@ class Settings(BaseSettings):
     )
 
     # --- store (Qdrant) ----------------------------------------------------
-    qdrant_url: str = Field(default="", description="Qdrant server URL; empty = embedded Qdrant under data_dir")
+    qdrant_url: str = Field(
+        default="", description="Qdrant server URL; empty = embedded Qdrant Edge under data_dir/store"
+    )
     qdrant_api_key: SecretStr | None = Field(default=None, description="API key for the Qdrant server")
     collection: str = Field(default="fagprat", description="Collection (or alias) searched and written")
     qdrant_shard_number: int | None = Field(default=None, description="Shards for a new collection (distributed mode)")
@@ -89,6 +91,11 @@ class Settings(BaseSettings):
         default=None, description="Replicas per shard for a new collection (distributed mode)"
     )
     qdrant_timeout_s: int = Field(default=30, description="Qdrant server request timeout (seconds)")
+    # HNSW: m and ef_construct are fixed when a collection is created (re-index to change them);
+    # hnsw_ef applies to every search. Chosen by benchmarks/store_scale.py (recall@10 against exact search).
+    hnsw_m: int = Field(default=16, ge=4, description="HNSW links per node of a new collection")
+    hnsw_ef_construct: int = Field(default=100, ge=4, description="HNSW build candidates of a new collection")
+    hnsw_ef: int = Field(default=128, ge=1, description="HNSW search candidates (higher: better recall, slower)")
 
     # --- embeddings --------------------------------------------------------
     embedding_model: str = Field(
@@ -117,6 +124,28 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(default=40, description="Overlap between consecutive chunks of one section")
     index_heading_context: bool = Field(
         default=True, description="Embed and BM25-index each chunk with its title and heading path in front"
+    )
+
+    # --- ingest ------------------------------------------------------------
+    library_root: Path | None = Field(
+        default=None,
+        description=(
+            "Top folder of the document library: document ids are paths relative to it, whatever folder "
+            "ingest starts in. Empty = the nearest folder above each file holding _bibliotek.yaml, else "
+            "the file's absolute path"
+        ),
+    )
+    ingest_follow_symlinks_outside: bool = Field(
+        default=False,
+        description="Follow symbolic links that lead outside the folder being ingested; off = skipped with a reason",
+    )
+    ingest_max_pages_per_file: int = Field(
+        default=1000, ge=1, description="A file with more pages is skipped with a reason, before it is chunked"
+    )
+    # The sample corpus's PDFs give 4 to 5.5 chunks of 200 tokens per page, so this lets through
+    # about 270 dense pages; the 300-page PDF of issue 13 (2,250 chunks, 1 GB) is skipped, unembedded.
+    ingest_max_chunks_per_file: int = Field(
+        default=1500, ge=1, description="A file that chunks into more is skipped with a reason, before it is embedded"
     )
 
     # --- sparse / BM25 -----------------------------------------------------
@@ -348,6 +377,14 @@ class Settings(BaseSettings):
             return [item.strip() for item in text.split(",") if item.strip()]
         return value
 
+    @field_validator("header_auth_secret", mode="before")
+    @classmethod
+    def _blank_secret_is_none(cls, value: Any) -> Any:
+        # An empty variable (compose passes one) means "no secret", never "the empty secret".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("header_auth_trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
@@ -387,7 +424,13 @@ class Settings(BaseSettings):
     # --- derived -----------------------------------------------------------
     @property
     def qdrant_path(self) -> Path:
+        """qdrant-client's local-mode folder of earlier versions (refused, see rag/store)."""
         return self.data_dir / "qdrant"
+
+    @property
+    def store_path(self) -> Path:
+        """The embedded store (Qdrant Edge): collections, generations, aliases."""
+        return self.data_dir / "store"
 
     @property
     def resolved_users_file(self) -> Path:

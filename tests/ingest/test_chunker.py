@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pytest
 
 from ingest.chunker import Chunker
@@ -108,26 +107,3 @@ def test_a_long_heading_path_still_leaves_room_for_text(chunker):
     chunks = chunker.chunk(_doc([Block(text=SENTENCE.format(n=1), heading_path=path)]))
     assert chunks and chunks[0].token_count <= chunker.max_tokens
     assert chunks[0].heading_path == path[-len(chunks[0].heading_path) :]
-
-
-def test_default_embedder_never_truncates_a_sample_chunk(embedder, sample_corpus):
-    """Embedding each chunk with the model's window doubled gives the same
-    vector as with its real window: nothing was cut off."""
-    from ingest.loaders import iter_files, load_file
-
-    chunker = Chunker(embedder.count_tokens, max_tokens=min(200, embedder.passage_budget), overlap_tokens=40)
-    texts = []
-    for path in iter_files(sample_corpus):
-        doc = load_file(path, sample_corpus)
-        texts.extend(c.indexed_text(doc.meta.title) for c in chunker.chunk(doc))
-    assert len(texts) > 50
-    longest = sorted(texts, key=embedder.count_tokens)[-20:]
-    assert max(embedder.count_tokens(t) for t in texts) + 2 <= embedder.max_tokens
-    normal = embedder.embed_passages(longest)
-    original = embedder.model.max_seq_length
-    try:
-        embedder.model.max_seq_length = original * 2
-        widened = embedder.embed_passages(longest)
-    finally:
-        embedder.model.max_seq_length = original
-    np.testing.assert_allclose(normal, widened, atol=1e-5)
