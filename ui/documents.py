@@ -48,6 +48,8 @@ _SANDBOX_POLICY = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-s
 _TEXT_SUFFIXES = {".md", ".markdown", ".txt"}
 _NOT_FOUND = "Dokumentet finnes ikke, eller du har ikke tilgang til det."
 _NOT_SIGNED_IN = "Logg inn i Fagprat for å åpne dokumentet."
+# Chainlit's route that serves its page for every other path.
+CATCH_ALL = "/{full_path:path}"
 
 
 def _is_web_link(link: str) -> bool:
@@ -169,15 +171,22 @@ def mount_document_route(app: FastAPI, settings: Settings) -> None:
         return FileResponse(path, media_type=media_type, headers=headers)
 
     app.add_api_route(f"{DOCUMENT_ROUTE}/{{doc_id:path}}", open_document, methods=["GET"], include_in_schema=False)
-    _before_catch_all(app, f"{DOCUMENT_ROUTE}/{{doc_id:path}}")
+    in_front_of_catch_all(app)
 
 
-def _before_catch_all(app: FastAPI, path: str) -> None:
-    """Move the route at ``path`` in front of Chainlit's ``/{full_path:path}``."""
+def _holds_catch_all(route: Any) -> bool:
+    if getattr(route, "path", None) == CATCH_ALL:
+        return True
+    # FastAPI keeps an included router (Chainlit's) as one entry holding its routes.
+    inner = getattr(route, "original_router", None) or getattr(route, "router", None)
+    return any(getattr(r, "path", None) == CATCH_ALL for r in getattr(inner, "routes", []))
+
+
+def in_front_of_catch_all(app: FastAPI) -> None:
+    """Move the route added last in front of Chainlit's catch-all page route,
+    which would otherwise answer its requests with the chat page."""
     routes = app.router.routes
-    ours = next(r for r in reversed(routes) if getattr(r, "path", None) == path)
-    routes.remove(ours)
-    catch_all = next(
-        (i for i, r in enumerate(routes) if getattr(r, "path", None) == "/{full_path:path}"), len(routes)
-    )
-    routes.insert(catch_all, ours)
+    index = next((i for i, r in enumerate(routes[:-1]) if _holds_catch_all(r)), None)
+    if index is None:
+        raise RuntimeError("Chainlit's page route was not found: the document route would be unreachable")
+    routes.insert(index, routes.pop())

@@ -10,14 +10,29 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from eval import questions as gold_set
-from eval.questions import GoldQuestion, load_questions
+import yaml
+from pydantic import BaseModel, Field
+
 from rag.models import ChatTurn, Question
 from rag.settings import Settings
 from ui.auth import SignedInUser
 
 ALL = "Alle"
-GOLD_QUESTIONS = Path(gold_set.__file__).parent / "data" / "gold.jsonl"
+STARTERS_FILE = Path(__file__).resolve().parent / "starter_questions.yaml"
+
+
+class Starter(BaseModel):
+    """An example question for the start screen, and who can get it answered."""
+
+    question: str
+    access_groups: list[str] = Field(description="The user needs all of them (the answer's documents' groups)")
+    expect: str = Field(default="", description="A fact its answer must contain (checked by the tests)")
+
+
+def load_starters(path: Path = STARTERS_FILE) -> list[Starter]:
+    if not path.is_file():
+        return []
+    return [Starter.model_validate(row) for row in yaml.safe_load(path.read_text(encoding="utf-8")) or []]
 
 
 def _choice(value: object) -> list[str]:
@@ -48,37 +63,15 @@ def build_question(
     )
 
 
-def _visible(question: GoldQuestion, user_groups: set[str], default_groups: list[str]) -> bool:
-    needed = set(question.access_groups or default_groups)
-    return needed <= user_groups
-
-
-def starter_questions(settings: Settings, user: SignedInUser, gold_path: Path = GOLD_QUESTIONS) -> list[str]:
+def starter_questions(settings: Settings, user: SignedInUser, path: Path = STARTERS_FILE) -> list[str]:
     """Example questions for the start screen.
 
     A fixed list from ``settings.chat_starters`` when given; otherwise the
-    answerable questions of the gold set that this user's access groups can
-    answer (the set names the groups each question needs), one per topic first
-    so the examples show the breadth of the corpus.
+    sample corpus's whole questions (``ui/starter_questions.yaml``) whose
+    documents this user may read, so that every example gets an answer.
     """
     count = settings.chat_starter_count
     if settings.chat_starters:
         return settings.chat_starters[:count]
-    if not gold_path.is_file():
-        return []
     groups = set(user.access_groups)
-    candidates = [
-        q
-        for q in load_questions(gold_path)
-        if q.answerable and q.language != "en" and _visible(q, groups, settings.default_access_groups)
-    ]
-    # Whole questions read better as examples than keyword queries.
-    candidates.sort(key=lambda q: not q.question.rstrip().endswith("?"))
-    chosen: list[GoldQuestion] = []
-    topics: set[str] = set()
-    for q in candidates:
-        if q.topic not in topics:
-            chosen.append(q)
-            topics.add(q.topic)
-    chosen += [q for q in candidates if q not in chosen]
-    return [q.question for q in chosen[:count]]
+    return [s.question for s in load_starters(path) if set(s.access_groups) <= groups][:count]

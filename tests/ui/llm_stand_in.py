@@ -2,10 +2,14 @@
 
 The chat under test reaches its model over HTTP (``llm_backend=openai``), the
 same way it reaches a llama.cpp server in production; this server stands in at
-that edge. It answers extractively: the first sentence of source [1] in the
-prompt, with the marker ``[1]``, streamed word by word. So the answer is
-always grounded and cited, and the UI test checks the UI, not the prose of a
-135M-parameter model (which on a shared CPU takes minutes and rarely cites).
+that edge. It answers like a capable model that also makes one thing up: the
+first sentence of source [1] in the prompt, cited ``[1]``, then
+`UNSUPPORTED_SENTENCE`, a dose that is in no source, also cited ``[1]``;
+streamed word by word. The chat must show the first with its citation and the
+second never with one. Asked for the answerability verdict (a JSON
+``response_format``), it says source 1 answers. So the UI test checks the UI
+and the verification, not the prose of a 135M-parameter model (which on a
+shared CPU takes minutes and rarely cites).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODEL_ID = "extractive-stand-in"
+# A claim no source in the sample corpus supports (a dose, cited as if it were).
+UNSUPPORTED_SENTENCE = "Gi deretter alltid 2 g paracetamol intravenøst hver fjerde time"
 TOKEN_DELAY_S = 0.05
 _FIRST_SOURCE = re.compile(r'<kilde nr="1"[^>]*>\n(.*?)\n</kilde>', re.S)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
@@ -31,7 +37,12 @@ def extractive_answer(prompt: str) -> str:
     lines = [line.strip(" -*#|") for line in match.group(1).splitlines()]
     text = " ".join(line for line in lines if line)
     sentence = _SENTENCE_END.split(text, maxsplit=1)[0].rstrip(".!?")
-    return f"{sentence} [1]."
+    return f"{sentence} [1]. {UNSUPPORTED_SENTENCE} [1]."
+
+
+def gate_verdict() -> str:
+    """The answerability verdict: source 1 answers."""
+    return json.dumps({"answerable": True, "sources": [1]})
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -58,7 +69,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": "not found"})
             return
         prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "user")
-        words = extractive_answer(prompt).split(" ")
+        if body.get("response_format"):
+            words = [gate_verdict()]
+        else:
+            words = extractive_answer(prompt).split(" ")
         if not body.get("stream"):
             self._json(200, _completion(" ".join(words)))
             return

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from rag.models import ChatTurn
+from rag.models import ChatTurn, Question
 from tests.conftest import make_settings
 from ui.auth import SignedInUser
-from ui.questions import ALL, build_question, starter_questions
+from ui.questions import ALL, build_question, load_starters, starter_questions
 
 KARI = SignedInUser(identifier="kari", provider="password", access_groups=["nasjonal", "fjordbyen"])
 OLA = SignedInUser(identifier="ola", provider="password", access_groups=["nasjonal", "nordlia"])
@@ -47,47 +45,30 @@ def test_history_is_limited_to_the_condensing_window(tmp_path):
     assert [t.content for t in build_question(settings, KARI, "ny", history).history] == ["q3", "q4"]
 
 
-def _gold(tmp_path, rows):
-    path = tmp_path / "gold.jsonl"
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
-    return path
+def test_starters_are_whole_questions_the_user_can_get_answered(settings):
+    kari = starter_questions(settings, KARI)
+    ola = starter_questions(settings, OLA)
+    assert kari and ola
+    assert "Hvor raskt etter innleggelse skal fallrisiko vurderes?" in kari  # Fjordbyen's procedure
+    assert not any("munnstell" in q for q in kari)  # Nordlia's
+    assert any("munnstell" in q for q in ola) and not any("fallrisiko" in q for q in ola)
+    for question in kari + ola:
+        assert question[0].isupper() and question.endswith("?") and len(question.split()) >= 5, question
 
 
-def _row(qid, question, groups, topic, answerable=True, language="nb"):
-    return {
-        "id": qid,
-        "question": question,
-        "language": language,
-        "answerable": answerable,
-        "reference_answer": "Svar." if answerable else "",
-        "key_facts": ["fakta"] if answerable else [],
-        "source_doc_ids": ["file:x.md"] if answerable else [],
-        "access_groups": groups,
-        "topic": topic,
-    }
-
-
-def test_starters_are_answerable_gold_questions_the_user_may_see(tmp_path, settings):
-    gold = _gold(
-        tmp_path,
-        [
-            _row("1", "Sepsis?", [], "sepsis"),
-            _row("2", "Sepsis igjen?", ["nasjonal"], "sepsis"),
-            _row("3", "Urinkateter i Fjordbyen?", ["nasjonal", "fjordbyen"], "kateter"),
-            _row("4", "Venekateter på Nordlia?", ["nasjonal", "nordlia"], "kateter"),
-            _row("5", "Ukjent?", [], "annet", answerable=False),
-            _row("6", "Pressure ulcers?", [], "trykksår", language="en"),
-        ],
-    )
-    kari = starter_questions(settings, KARI, gold)
-    assert kari == ["Sepsis?", "Urinkateter i Fjordbyen?", "Sepsis igjen?"]  # one per topic first
-    assert "Venekateter på Nordlia?" in starter_questions(settings, OLA, gold)
-    assert "Urinkateter i Fjordbyen?" not in starter_questions(settings, OLA, gold)
+@pytest.mark.slow
+def test_every_starter_gets_an_answer_with_its_fact(service):
+    """Asked as a user with exactly the starter's groups, with the default answer mode."""
+    for starter in load_starters():
+        answer = service.answer(Question(text=starter.question, access_groups=starter.access_groups))
+        assert not answer.refused, (starter.question, answer.refusal_reason)
+        shown = " ".join(s.text for s in answer.sentences) or answer.text
+        assert starter.expect in shown, (starter.question, shown)
 
 
 def test_fixed_starters_from_settings_win(tmp_path):
     settings = make_settings(tmp_path, chat_starters=["A?", "B?", "C?"], chat_starter_count=2)
-    assert starter_questions(settings, KARI, tmp_path / "missing.jsonl") == ["A?", "B?"]
+    assert starter_questions(settings, KARI, tmp_path / "missing.yaml") == ["A?", "B?"]
 
 
 @pytest.mark.slow
