@@ -10,10 +10,10 @@
   document.documentElement.lang = 'nb';
 
   var NORWEGIAN = [
-    [/^Couldn't resume chat: ?/, 'Kunne ikke åpne samtalen igjen. '],
-    [/^Couldn't resume chat$/, 'Kunne ikke åpne samtalen igjen.'],
-    [/^Failed to load thread: ?/, 'Kunne ikke hente samtalen. '],
-    [/^Error fetching threads: ?/, 'Kunne ikke hente samtalene. '],
+    // Chainlit's English details after these say nothing a nurse can act on.
+    [/^Couldn't resume chat[\s\S]*/, 'Kunne ikke åpne samtalen igjen.'],
+    [/^Failed to load thread[\s\S]*/, 'Kunne ikke hente samtalen.'],
+    [/^Error fetching threads[\s\S]*/, 'Kunne ikke hente samtalene.'],
     [/^Failed to copy: ?.*/, 'Kunne ikke kopiere teksten.'],
     [/^Updating$/, 'Lagrer …'],
     [/^Unauthorized$/, 'Du er logget ut. Last siden på nytt og logg inn.'],
