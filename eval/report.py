@@ -264,8 +264,9 @@ def _setup_lines(results: dict[str, Any]) -> list[str]:
             lines.append(f"- **{setup}**")
             continue
         keep = "kept and marked" if described.get("keep_unverified_sentences") else "removed"
+        backend = "" if described["model"].startswith("none") else f" ({described['backend']})"
         lines.append(
-            f"- **{setup}**: model {described['model']} ({described['backend']}), answer mode "
+            f"- **{setup}**: model {described['model']}{backend}, answer mode "
             f"`{described.get('answer_mode')}`, answerability gate `{described.get('answerability_gate')}`, "
             f"unverified sentences {keep}"
         )

@@ -34,6 +34,7 @@ from rag.models import Answer, Question
 from rag.settings import ModelSetup, Settings
 
 RESULTS_FILE = "results.json"
+QUOTE_MODEL = "none (quotes from the sources)"
 # Settings that only name or place things, not what an answer will be.
 _SETTINGS_NOT_IN_ANSWER_KEY = {"models", "audit_enabled", "audit_log_path", "users_file", "group_map_file"}
 
@@ -232,11 +233,15 @@ def describe_setups(config: EvalConfig) -> dict[str, dict[str, Any]]:
     described = {}
     for setup in config.setups:
         model = (setup.model_path or "bundled SmolLM2-135M") if setup.backend == "llamacpp" else setup.base_url
+        if config.setup_setting(setup, "answer_mode") == "quote":
+            model = QUOTE_MODEL
         described[setup.name] = {
             "model": model,
             "backend": setup.backend,
             **{name: config.setup_setting(setup, name) for name in SETUP_ANSWER_SETTINGS},
         }
+        if model == QUOTE_MODEL:  # quotes: no model to ask, nothing unverified to keep
+            described[setup.name].update(answerability_gate="not used", keep_unverified_sentences=False)
     return described
 
 

@@ -36,6 +36,7 @@ def test_answer_fields_reach_each_setups_settings(tmp_path):
     described = describe_setups(config)
     assert described["sitat"]["answer_mode"] == "quote" and described["uten-gate"]["answerability_gate"] == "off"
     assert described["modell"]["model"] == "bundled SmolLM2-135M"
+    assert described["sitat"]["model"] == "none (quotes from the sources)"
 
 
 def test_a_quote_setup_may_share_the_judges_model_file():
