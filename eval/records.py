@@ -109,6 +109,8 @@ def judge_free_scores(record: dict[str, Any], hit_ks: list[int], groups: list[st
         shown = record_shown_text(record)
         scores["key_fact_recall"] = metrics.key_fact_recall(shown, key_facts) if answerable else None
         scores["key_fact_any"] = metrics.any_key_fact(shown, key_facts) if answerable else None
+        # The same over answers only: paired, it compares what two set-ups said where both said something.
+        scores["key_fact_recall_answered"] = None if refused else scores["key_fact_recall"]
     if "verification" in groups:
         sentences = [] if refused else (record.get("sentences") or [])
         scores["supported_share"] = metrics.supported_share(sentences)

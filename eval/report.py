@@ -66,6 +66,7 @@ REFUSAL_BALANCED = Row("refusal_balanced", "Refusal accuracy (mean of the two ra
 CONTENT_ROWS = [
     Row("key_fact_recall", "Key-fact recall (shown text)"),
     Row("key_fact_any", "At least one key fact shown", proportion=True),
+    Row("key_fact_recall_answered", "Key-fact recall of answers (refusals left out)"),
     Row("supported_share", "Shown sentences supported (verified)"),
     Row("unverified_shown", "Unverified sentences shown (marked) per answer", False),
     Row("removed_sentences", "Model sentences removed per answer", None),
@@ -94,6 +95,7 @@ LATENCY_ROWS = [
 # Compared question by question between set-ups (A − B).
 PAIRED_KEYS = [
     "key_fact_recall",
+    "key_fact_recall_answered",
     "supported_share",
     "answered_when_answerable",
     "refused_when_unanswerable",

@@ -20,7 +20,7 @@ def test_generated_answer_with_an_unverified_sentence_kept():
     )
     scores = record("m", KOLS, given)["scores"]
     # One of the two key facts is shown; one of the two shown sentences is verified.
-    assert scores["key_fact_recall"] == pytest.approx(0.5)
+    assert scores["key_fact_recall"] == scores["key_fact_recall_answered"] == pytest.approx(0.5)
     assert scores["key_fact_any"] == 1.0
     assert scores["supported_share"] == pytest.approx(0.5)
     assert scores["unverified_shown"] == 1.0
@@ -73,7 +73,8 @@ def test_gate_refusals_on_unanswerable_and_answerable_questions():
 
     false_refusal = record("m", question("q4", ["8. time"]), answer("refusal", verdict=gate(False, 250, 6, 700.0)))["scores"]
     assert false_refusal["gate_refused_answerable"] == 1.0
-    assert false_refusal["key_fact_recall"] == 0.0  # a refused answerable question scores 0
+    assert false_refusal["key_fact_recall"] == 0.0  # a refused answerable question scores 0 ...
+    assert false_refusal["key_fact_recall_answered"] is None  # ... and is left out of the answers-only row
     assert false_refusal["answered_when_answerable"] == 0.0
 
 

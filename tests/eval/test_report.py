@@ -204,6 +204,9 @@ def test_content_rows_key_fact_recall_and_supported_share(tmp_path):
     # modell: recall q1 0.5, q2 1, q4 0 (refused) -> 0.50 n=3; sitat: 1, 1, 1 -> 1.00 n=3.
     assert _cells(summary, "Key-fact recall (shown text)")[0].startswith("0.50 ")
     assert _cells(summary, "Key-fact recall (shown text)")[1] == "1.00 [1.00, 1.00] n=3"
+    # Answers only: modell's q4 was refused and is left out: (0.5 + 1) / 2 = 0.75 over 2.
+    assert _cells(summary, "Key-fact recall of answers (refusals left out)")[0].startswith("0.75 ")
+    assert _cells(summary, "Key-fact recall of answers (refusals left out)")[0].endswith(" n=2")
     # modell: supported q1 0.5, q2 1 -> 0.75 n=2; sitat: 4 answers, all verified.
     assert _cells(summary, "Shown sentences supported (verified)")[0].startswith("0.75 ")
     assert _cells(summary, "Shown sentences supported (verified)")[1] == "1.00 [1.00, 1.00] n=4"
@@ -233,6 +236,9 @@ def test_paired_differences_and_no_verdict_in_words(tmp_path):
     line = next(line for line in summary.splitlines() if line.startswith("| Key-fact recall (shown text) | modell − sitat |"))
     assert "-0.50 [" in line and "n=3" in line
     assert "no verdict: too few paired questions (n=3 < 10)" in line
+    # Where both answered (q1, q2): 0.5 − 1 and 1 − 1 -> −0.25 over 2 pairs.
+    line = next(line for line in summary.splitlines() if line.startswith("| Key-fact recall of answers (refusals left out) | modell − sitat |"))
+    assert "-0.25 [" in line and "n=2" in line
     # Faithfulness is paired only where both were judged: q1 (0.8 − 1.0); the failures are left out.
     line = next(line for line in summary.splitlines() if line.startswith("| Faithfulness (RAGAS) | modell − sitat |"))
     assert "-0.20 [-0.20, -0.20] n=1" in line
