@@ -334,3 +334,12 @@ def test_auth_secret_is_generated_once_and_kept_private(tmp_path):
     ensure_auth_secret(settings, again)
     assert again == env
     assert ensure_auth_secret(settings, {AUTH_SECRET_ENV: "given"}) is None
+
+
+def test_an_empty_secret_setting_is_no_secret(tmp_path):
+    """Compose passes FAGPRAT_HEADER_AUTH_SECRET="" when unset: that must not make "" the password."""
+    settings = make_settings(tmp_path, auth_mode="header", header_auth_secret="")
+    assert settings.header_auth_secret is None
+    assert header_user(settings, {"X-Forwarded-User": "eva", "X-Fagprat-Proxy-Secret": ""}, "127.0.0.1") is None
+    with pytest.raises(ConfigurationError):
+        prepare_sign_in(settings, {})
