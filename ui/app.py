@@ -55,7 +55,8 @@ ANSWER_META_KEY = "fagprat"
 # --- start-up ----------------------------------------------------------------------
 
 # History, the users file and the session secret live here: nobody else on the machine reads it.
-close_folder_to_others(settings.data_dir)
+if not close_folder_to_others(settings.data_dir):
+    logger.warning("Could not close the data folder %s to other accounts (not its owner)", settings.data_dir)
 try:
     # No users file (outside the explicit demo mode) or a header sign-in that trusts nobody: do not start.
     for warning in prepare_sign_in(settings, os.environ):

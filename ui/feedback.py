@@ -94,7 +94,8 @@ def sync_database_url(url: str) -> URL:
     return parsed.set(drivername=sync_driver) if sync_driver else parsed
 
 
-def _engine_for(url: str) -> Engine:
+def sync_engine(url: str) -> Engine:
+    """A synchronous engine on the chat database; a new SQLite file is created 0600 first."""
     create_private_database(url)
     return sa.create_engine(sync_database_url(url))
 
@@ -115,7 +116,7 @@ class FeedbackStore:
     """Records and lists feedback in the table ``fagprat_feedback``."""
 
     def __init__(self, database_url: str):
-        self._engine = _engine_for(database_url)
+        self._engine = sync_engine(database_url)
         _metadata.create_all(self._engine, tables=[feedback_table])
 
     def record(self, record: FeedbackRecord) -> FeedbackRecord:

@@ -52,12 +52,20 @@ def open_private_for_writing(path: Path, newline: str | None = None):  # type: i
     return path.open("w", encoding="utf-8", newline=newline)
 
 
-def close_folder_to_others(path: Path) -> None:
-    """Create ``path`` if needed and take away every permission of "others"."""
+def close_folder_to_others(path: Path) -> bool:
+    """Create ``path`` if needed and take away every permission of "others".
+
+    False when that is not possible (a folder owned by another account): the
+    caller warns; `scripts/security_check.py` reports it too.
+    """
     path.mkdir(parents=True, exist_ok=True)
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & _OTHERS:
-        os.chmod(path, mode & ~_OTHERS)
+        try:
+            os.chmod(path, mode & ~_OTHERS)
+        except PermissionError:
+            return False
+    return True
 
 
 def readable_by_others(path: Path) -> bool:
