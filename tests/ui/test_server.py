@@ -5,8 +5,10 @@ demo mode creates demo/demo under the data folder and says so."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
+import uuid
 import sys
 import time
 from pathlib import Path
@@ -16,7 +18,8 @@ import pytest
 
 from tests.conftest import REPO
 from tests.fixtures.llama_server import HOST, free_port
-from ui.auth import DEMO_USER, load_users
+from scripts.security_check import SOCKET_PATH, sign_in_with_password
+from ui.auth import DEMO_PASSWORD, DEMO_USER, load_users
 from ui.private_files import readable_by_others
 
 READY_S = 180
@@ -29,6 +32,32 @@ from ui.server import run_chat
 settings = Settings(data_dir=Path(sys.argv[1]), qdrant_url="", demo_mode=sys.argv[4] == "demo", _env_file=None)
 run_chat(settings, host=sys.argv[2], port=int(sys.argv[3]), headless=True)
 """
+
+
+async def _first_toast(base: str, cookie: str, timeout_s: float = 60.0) -> str:
+    """Open a chat over the websocket as the browser does; the text of the first toast shown."""
+    import socketio
+
+    client = socketio.AsyncClient(reconnection=False)
+    toast: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    @client.on("toast")
+    async def _toast(data) -> None:  # type: ignore[no-untyped-def]
+        if not toast.done():
+            toast.set_result(data["message"])
+
+    await client.connect(
+        base,
+        socketio_path=SOCKET_PATH,
+        transports=["websocket"],
+        headers={"Cookie": cookie},
+        auth={"clientType": "webapp", "sessionId": str(uuid.uuid4()), "threadId": None, "userEnv": "{}"},
+    )
+    try:
+        await client.emit("connection_successful")
+        return await asyncio.wait_for(toast, timeout_s)
+    finally:
+        await client.disconnect()
 
 
 def _env() -> dict[str, str]:
@@ -93,6 +122,9 @@ def test_demo_mode_from_elsewhere_uses_the_projects_norwegian_config(tmp_path):
         for private in (users, tmp_path / "data" / "chainlit_auth_secret", tmp_path / "data" / "chat.db"):
             assert oct(private.stat().st_mode & 0o777) == oct(0o600), private
         assert not readable_by_others(tmp_path / "data")
+        # The demo account signs in, and the chat tells its user that this is a demo.
+        cookie = sign_in_with_password(base, DEMO_USER, DEMO_PASSWORD)
+        assert "Demomodus" in asyncio.run(_first_toast(base, cookie))
     finally:
         process.terminate()
         process.wait(timeout=15)
