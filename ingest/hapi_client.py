@@ -30,6 +30,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tqdm import tqdm
 
 from ingest.loaders.hapi import CHILD_REL, node_id_from_href
+from ingest.metadata import FOLDER_DEFAULTS_NAME
 from rag.errors import FagpratError
 from rag.settings import Settings
 
@@ -87,7 +88,23 @@ def fetch_guideline(start: str, out_dir: Path, settings: Settings, client: httpx
             http.close()
     top = nodes[0]
     name = slugify(str(top.get("tittel") or "")) or slugify(str(top.get("id") or "")) or "retningslinje"
-    return _write_atomically(out_dir / f"{name}.json", nodes)
+    saved = _write_atomically(out_dir / f"{name}.json", nodes)
+    _ensure_folder_defaults(out_dir, settings.default_access_groups)
+    return saved
+
+
+def _ensure_folder_defaults(out_dir: Path, access_groups: list[str]) -> None:
+    """Ingest gives a document access groups only from metadata, so the download folder
+    gets a `_mappe.yaml` (once; an administrator's own is never overwritten): national
+    guidelines are for the groups every user has (FAGPRAT_DEFAULT_ACCESS_GROUPS)."""
+    defaults = out_dir / FOLDER_DEFAULTS_NAME
+    if defaults.exists():
+        return
+    defaults.write_text(
+        "# Written by `fagprat ingest --hapi`: Helsedirektoratet's national guidelines.\n"
+        f"access_groups: {json.dumps(list(access_groups))}\n",
+        encoding="utf-8",
+    )
 
 
 def node_url(start: str, base_url: str) -> str:

@@ -6,21 +6,33 @@ Sources, highest priority first, merged key by key:
 2. the file's own properties (DOCX core properties and control fields, PDF
    info, HTML `<title>`, HAPI fields), as the loader read them
 3. folder defaults: `_mappe.yaml` in the file's folder or any folder above it
-   up to the ingest root (nearest folder wins, key by key)
-4. defaults: with no `access_groups` anywhere, the first folder under the root
-   is the access group; files directly under the root get "nasjonal".
+   up to the library root (nearest folder wins, key by key).
+
+There is no default access group: a document gets its groups from this
+metadata only, and a document with none is refused by the ingest (it is never
+made national because of where it lies or where ingest was started).
+
+The library root is what document ids are relative to and where folder defaults
+start, so neither depends on the folder ingest was started in (`library_root_of`):
+the configured `library_root` setting when the file lies under it, else the
+nearest folder above the file that holds a `_bibliotek.yaml` marker, else none
+(the file system root: ids are then absolute paths, `file:/srv/docs/x.md`).
+`data/sample/_bibliotek.yaml` makes the sample's ids `file:nasjonal/...` whether
+`data/sample` or `data/sample/fjordbyen` is ingested.
 
 Sidecars and `_mappe.yaml` exist only for us, so an unknown key there is an
 error (a misspelt `access_groups` must not silently open a document to
-everyone). Front matter is shared with other tools, so unknown keys there are
-ignored. A file's own properties are best effort: a value that does not
-validate (an EQS date written as prose) is dropped with a warning.
+everyone); `_bibliotek.yaml` takes no keys at all. Front matter is shared with
+other tools, so unknown keys there are ignored. A file's own properties are best
+effort: a value that does not validate (an EQS date written as prose) is dropped
+with a warning.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -35,8 +47,8 @@ log = logging.getLogger(__name__)
 
 FOLDER_DEFAULTS_NAME = "_mappe.yaml"
 SIDECAR_SUFFIX = ".meta.yaml"
-# The access group of files that sit directly under the ingest root.
-ROOT_ACCESS_GROUP = "nasjonal"
+# Marks the top folder of a document library (see the module docstring).
+LIBRARY_MARKER_NAME = "_bibliotek.yaml"
 
 _NORWEGIAN_DATE = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
 _LANGUAGE_ALIASES = {"nb": "nb", "nob": "nb", "no": "nb", "nn": "nn", "nno": "nn", "en": "en", "eng": "en"}
@@ -94,8 +106,31 @@ def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
+def library_root_of(path: Path, configured: Path | None = None) -> Path:
+    """The library root of the file `path` (see the module docstring)."""
+    path = Path(os.path.abspath(path))
+    if configured is not None:
+        configured = configured.resolve()
+        if path.is_relative_to(configured):
+            return configured
+    for folder in path.parents:
+        if (folder / LIBRARY_MARKER_NAME).is_file():
+            return folder
+    return Path(path.anchor)
+
+
+def document_id(path: Path, library_root: Path) -> str:
+    """`file:` + the path relative to the library root, or the absolute path without one."""
+    path, library_root = Path(os.path.abspath(path)), Path(os.path.abspath(library_root))
+    if library_root == Path(path.anchor):
+        return "file:" + path.as_posix()
+    return "file:" + path.relative_to(library_root).as_posix()
+
+
 def folder_default_files(path: Path, root: Path) -> list[Path]:
-    """The `_mappe.yaml` files that apply to `path`, root first, nearest last."""
+    """The `_mappe.yaml` files that apply to `path` (under the library root `root`),
+    root first, nearest last."""
+    path, root = Path(os.path.abspath(path)), Path(os.path.abspath(root))
     folders = [root]
     for part in path.parent.relative_to(root).parts:
         folders.append(folders[-1] / part)
@@ -113,9 +148,12 @@ def resolve_metadata(
 ) -> dict[str, Any]:
     """The merged metadata of one file (keys of `FileMetadata` that are set).
 
-    `own` are the file's own properties, `embedded` its front matter.
-    Raises `LoaderError` for a malformed sidecar, front matter or `_mappe.yaml`.
+    `own` are the file's own properties, `embedded` its front matter; `root` is the
+    library root. No `access_groups` in the result means the document has none.
+    Raises `LoaderError` for a malformed sidecar, front matter, `_mappe.yaml` or
+    `_bibliotek.yaml`.
     """
+    _check_library_marker(root)
     merged: dict[str, Any] = {}
     for folder_file in folder_default_files(path, root):
         merged.update(_validated(FolderDefaults, _read_yaml(folder_file), folder_file.name))
@@ -126,14 +164,16 @@ def resolve_metadata(
     sidecar = sidecar_path(path)
     if sidecar.is_file():
         merged.update(_validated(FileMetadata, _read_yaml(sidecar), sidecar.name))
-    merged.setdefault("access_groups", default_access_groups(path, root))
     return merged
 
 
-def default_access_groups(path: Path, root: Path) -> list[str]:
-    """The first folder under the root, or 'nasjonal' for files directly under it."""
-    parts = path.relative_to(root).parts
-    return [parts[0]] if len(parts) > 1 else [ROOT_ACCESS_GROUP]
+def _check_library_marker(root: Path) -> None:
+    marker = root / LIBRARY_MARKER_NAME
+    if marker.is_file() and _read_yaml(marker):
+        raise LoaderError(
+            f"invalid {LIBRARY_MARKER_NAME}: it only marks the library root and takes no keys "
+            f"(folder defaults such as access_groups belong in {FOLDER_DEFAULTS_NAME})"
+        )
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

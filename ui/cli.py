@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,7 +42,11 @@ PublisherOption = Annotated[list[str] | None, typer.Option("--publisher", help="
 def _settings():  # type: ignore[no-untyped-def]
     from rag.settings import get_settings
 
-    return get_settings()
+    try:
+        return get_settings()
+    except FagpratError as error:  # an invalid FAGPRAT_* value: one line that names it, no traceback
+        typer.secho(error.user_message, fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from None
 
 
 def _fail(error: FagpratError) -> typer.Exit:
@@ -163,25 +168,107 @@ def alias(
 
 
 # --- ask and search ----------------------------------------------------------------
-def _questions(question: str | None, defaults: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
-    """One question from the argument, or many JSON lines from standard input."""
+# Question fields a JSON line may set besides its text. Who asks and what they may see
+# (`user`, `access_groups`) come from the command line: a wrapper that restricts a caller
+# with -g/--user cannot be widened through the input, unless --per-line-identity says
+# the input itself is trusted.
+_LINE_FIELDS = ("history", "doc_types", "publishers", "model")
+_IDENTITY_FIELDS = ("user", "access_groups")
+
+PerLineIdentityOption = Annotated[
+    bool,
+    typer.Option(
+        "--per-line-identity",
+        help="Let each JSON line set its own user and access_groups (only for input you trust)",
+    ),
+]
+
+
+@dataclass
+class _Input:
+    """One question to answer, or why a line of input could not become one."""
+
+    question: Any = None  # rag.models.Question
+    line: int | None = None
+    id: Any = None
+    error: str = ""
+    detail: str = ""
+
+    def reference(self) -> dict[str, Any]:
+        """What identifies this input in an output line."""
+        return {
+            **({"line": self.line} if self.line is not None else {}),
+            **({"id": self.id} if self.id is not None else {}),
+        }
+
+
+def _empty_question() -> typer.Exit:
+    typer.secho("Skriv et spørsmål først, f.eks. fagprat ask \"Hvor ofte skal PVK inspiseres?\"", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=1)
+
+
+def _read_inputs(question: str | None, defaults: dict[str, Any], *, per_line_identity: bool) -> list[_Input]:
+    """One question from the argument, or one per JSON line on standard input."""
     from rag.models import Question
 
-    if question and question != "-":
-        return [({}, Question(text=question, **defaults))]
-    items = []
-    for number, line in enumerate(sys.stdin, start=1):
-        if not line.strip():
-            continue
+    if question is not None and question != "-":
+        if not question.strip():
+            raise _empty_question()
+        return [_Input(Question(text=question, **defaults))]
+    if sys.stdin.isatty():
+        typer.echo("Leser spørsmål som JSON-linjer fra standard inn (Ctrl-D avslutter) …", err=True)
+    stream = getattr(sys.stdin, "buffer", None)
+    lines = stream if stream is not None else (line.encode("utf-8", "surrogateescape") for line in sys.stdin)
+    inputs: list[_Input] = []
+    ignored_identity = False
+    for number, raw in enumerate(lines, start=1):
         try:
-            record = json.loads(line)
-            if isinstance(record, str):
-                record = {"question": record}
-            fields = {**defaults, **{k: v for k, v in record.items() if k in Question.model_fields and k != "text"}}
-            items.append((record, Question(text=record.get("question") or record.get("text", ""), **fields)))
-        except (ValueError, TypeError) as exc:
-            items.append(({"line": number}, exc))
-    return items
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as error:
+            inputs.append(_Input(line=number, error="linjen er ikke gyldig UTF-8", detail=str(error)))
+            continue
+        if not text.strip():
+            continue
+        item, ignored = _parse_line(text, number, defaults, per_line_identity=per_line_identity)
+        ignored_identity = ignored_identity or ignored
+        inputs.append(item)
+    if ignored_identity:
+        typer.secho(
+            "Merk: user og access_groups i inndatalinjene er ignorert; kommandolinjens -g/--user gjelder "
+            "(--per-line-identity tillater dem for inndata du stoler på).",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    return inputs
+
+
+def _parse_line(
+    text: str, number: int, defaults: dict[str, Any], *, per_line_identity: bool
+) -> tuple[_Input, bool]:
+    """The input of one JSON line, and whether identity fields in it were ignored."""
+    from pydantic import ValidationError
+
+    from rag.models import Question
+
+    try:
+        record = json.loads(text)
+    except ValueError as error:
+        return _Input(line=number, error="linjen er ikke gyldig JSON", detail=str(error)), False
+    if isinstance(record, str):
+        record = {"question": record}
+    if not isinstance(record, dict):
+        kind = "null" if record is None else type(record).__name__
+        return _Input(line=number, error=f"linjen må være et JSON-objekt eller en tekst, ikke {kind}"), False
+    allowed = _LINE_FIELDS + (_IDENTITY_FIELDS if per_line_identity else ())
+    ignored = not per_line_identity and any(key in record for key in _IDENTITY_FIELDS)
+    fields = {**defaults, **{key: record[key] for key in allowed if key in record}}
+    text_value = record.get("question", record.get("text", ""))
+    try:
+        question = Question(text=text_value, **fields)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        return _Input(line=number, id=record.get("id"), error=f"ugyldig felt: {problems}"), ignored
+    return _Input(question, line=number, id=record.get("id")), ignored
 
 
 def _defaults(groups, doc_types, publishers, model, user) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -194,6 +281,13 @@ def _defaults(groups, doc_types, publishers, model, user) -> dict[str, Any]:  # 
     }
 
 
+def _emit_error(item: _Input, message: str, detail: str = "") -> None:
+    from rag.privacy import mask_identity_numbers_in
+
+    line = {**item.reference(), "error": message, **({"detail": detail} if detail else {})}
+    _emit_json(mask_identity_numbers_in(line))
+
+
 @app.command()
 def ask(
     question: Annotated[str | None, typer.Argument(help="The question; '-' or nothing reads JSON lines from stdin")] = None,
@@ -202,43 +296,77 @@ def ask(
     publishers: PublisherOption = None,
     model: Annotated[str | None, typer.Option(help="Named model set-up")] = None,
     user: Annotated[str, typer.Option(help="Who asks (audit log)")] = "cli",
+    per_line_identity: PerLineIdentityOption = False,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Show the model's unverified draft while it writes (marked as a draft)")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Answer a question from the indexed guidelines, with sources."""
-    from rag.models import AnswerEvent, TokenEvent
     from rag.service import get_service
 
-    items = _questions(question, _defaults(groups, doc_types, publishers, model, user))
-    batch = len(items) > 1 or question in (None, "-")
-    failures = 0
+    items = _read_inputs(
+        question, _defaults(groups, doc_types, publishers, model, user), per_line_identity=per_line_identity
+    )
+    if not items:
+        typer.secho("Ingen spørsmål på standard inn.", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+    batch = question in (None, "-")
     try:
         service = get_service(_settings())
     except FagpratError as error:
         raise _fail(error) from error
-    for record, item in items:
-        if isinstance(item, Exception):
+    failures = 0
+    for item in items:
+        if item.error:
             failures += 1
-            _emit_json({**record, "error": f"invalid input: {item}"})
+            _emit_error(item, item.error, item.detail)
             continue
         try:
             if as_json or batch:
-                answer = service.answer(item)
-                payload = answer.model_dump(mode="json")
-                _emit_json({**({"id": record["id"]} if "id" in record else {}), **payload})
-                continue
-            for event in service.stream(item):
-                if isinstance(event, TokenEvent):
-                    typer.echo(event.text, nl=False)
-                elif isinstance(event, AnswerEvent):
-                    _print_answer(event.answer)
+                payload = service.answer(item.question).model_dump(mode="json")
+                _emit_json({**({"id": item.id} if item.id is not None else {}), **payload})
+            else:
+                _answer_in_terminal(service, item.question, show_draft=stream)
         except FagpratError as error:
             failures += 1
             if as_json or batch:
-                _emit_json({**record, "error": error.user_message, "detail": str(error)})
+                _emit_error(item, error.user_message, str(error))
             else:
                 raise _fail(error) from error
     if failures and failures == len(items):
         raise typer.Exit(code=1)
+
+
+# Printed before and after the model's unverified draft (--stream).
+_DRAFT_HEADER = "Utkast fra språkmodellen (ikke kontrollert, ikke et svar):"
+_DRAFT_END = "— Slutt på utkastet. Bare svaret under er kontrollert mot kildene. —"
+_DRAFT_BROKEN = "— Utkastet over ble avbrutt og er ikke et svar. —"
+
+
+def _answer_in_terminal(service, question, *, show_draft: bool) -> None:  # type: ignore[no-untyped-def]
+    """The verified answer; with `show_draft`, the model's tokens first, visibly marked as
+    an unverified draft, and a clear line when the draft breaks off."""
+    from rag.models import AnswerEvent, TokenEvent
+
+    drafted = False
+    try:
+        for event in service.stream(question):
+            if isinstance(event, TokenEvent) and show_draft:
+                if not drafted:
+                    typer.secho(_DRAFT_HEADER, fg=typer.colors.YELLOW, bold=True)
+                    drafted = True
+                typer.secho(event.text, nl=False, dim=True)
+            elif isinstance(event, AnswerEvent):
+                if drafted:
+                    typer.echo("")
+                    typer.secho(_DRAFT_END, fg=typer.colors.YELLOW)
+                _print_answer(event.answer)
+    except BaseException:
+        if drafted:
+            typer.echo("")
+            typer.secho(_DRAFT_BROKEN, fg=typer.colors.RED, bold=True)
+        raise
 
 
 def _print_answer(answer) -> None:  # type: ignore[no-untyped-def]
@@ -271,36 +399,46 @@ def search(
     doc_types: DocTypeOption = None,
     publishers: PublisherOption = None,
     top_k: Annotated[int | None, typer.Option(help="How many passages")] = None,
+    user: Annotated[str, typer.Option(help="Who searches (audit log)")] = "cli",
+    per_line_identity: PerLineIdentityOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Retrieval alone: the ranked passages and their sources."""
     from rag.service import get_service
 
+    items = _read_inputs(
+        question, _defaults(groups, doc_types, publishers, None, user), per_line_identity=per_line_identity
+    )
+    if not items:
+        typer.secho("Ingen spørsmål på standard inn.", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+    batch = question in (None, "-")
     settings = _settings()
     if top_k:
         settings = settings.model_copy(update={"top_k": top_k})
-    items = _questions(question, _defaults(groups, doc_types, publishers, None, "cli"))
-    batch = len(items) > 1 or question in (None, "-")
     try:
         service = get_service(settings)
     except FagpratError as error:
         raise _fail(error) from error
-    for record, item in items:
-        if isinstance(item, Exception):
-            _emit_json({**record, "error": f"invalid input: {item}"})
+    failures = 0
+    for item in items:
+        if item.error:
+            failures += 1
+            _emit_error(item, item.error, item.detail)
             continue
         try:
-            result = service.search(item)
+            result = service.search(item.question)
         except FagpratError as error:
+            failures += 1
             if as_json or batch:
-                _emit_json({**record, "error": error.user_message})
+                _emit_error(item, error.user_message, str(error))
                 continue
             raise _fail(error) from error
         if as_json or batch:
             _emit_json(
                 {
-                    **({"id": record["id"]} if "id" in record else {}),
-                    "question": item.text,
+                    **({"id": item.id} if item.id is not None else {}),
+                    "question": _masked(item.question.text),
                     "standalone_question": result.standalone_question,
                     "relevant": result.relevant,
                     "best_relevance": result.best_relevance,
@@ -315,6 +453,14 @@ def search(
             typer.secho(f"{rank}. {p.title} — {p.heading}  (relevans {p.relevance:.2f})", bold=True)
             typer.echo(f"   {p.link}{' s. ' + p.pages if p.pages else ''}")
             typer.echo("   " + p.text[:300].replace("\n", " ") + ("…" if len(p.text) > 300 else ""))
+    if failures and failures == len(items):
+        raise typer.Exit(code=1)
+
+
+def _masked(text: str) -> str:
+    from rag.privacy import mask_identity_numbers
+
+    return mask_identity_numbers(text)[0]
 
 
 # --- surfaces ------------------------------------------------------------------------

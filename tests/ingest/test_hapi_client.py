@@ -98,7 +98,8 @@ def test_fetches_every_node_once_retries_503_and_saves_a_loadable_guideline(api:
     saved = fetch_guideline(TOP_ID, out_dir, settings_for(api))
 
     assert saved == out_dir / "sepsis-hos-voksne.json"
-    assert [p.name for p in out_dir.iterdir()] == ["sepsis-hos-voksne.json"]  # no temp file left behind
+    # No temp file left behind; folder defaults so that ingest gives it access groups (issue 13).
+    assert sorted(p.name for p in out_dir.iterdir()) == ["_mappe.yaml", "sepsis-hos-voksne.json"]
     nodes = json.loads(saved.read_text(encoding="utf-8"))
     assert len(nodes) == 6 and nodes[0]["id"] == TOP_ID
     assert api.requests[FLAKY_ID] == 2  # the 503, then the retry
@@ -110,6 +111,7 @@ def test_fetches_every_node_once_retries_503_and_saves_a_loadable_guideline(api:
     document = load_file(saved, out_dir)
 
     assert document.meta.publisher == "Helsedirektoratet"
+    assert document.meta.access_groups == ["nasjonal"]
     assert document.meta.title == "Sepsis hos voksne"
     recommendations = {b.heading_path[-1]: b.text for b in document.blocks if b.kind == "recommendation"}
     assert len(recommendations) == 3

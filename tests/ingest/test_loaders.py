@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.loaders import SUPPORTED_SUFFIXES, LoaderError, iter_files, load_file
+from ingest.loaders import SUPPORTED_SUFFIXES, LoaderError, discover_files, iter_files, load_file
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE_CORPUS = Path(__file__).resolve().parents[2] / "data" / "sample"
@@ -603,11 +603,17 @@ def test_iter_files_lists_supported_files_sorted(tmp_path: Path):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text("x")
     (tmp_path / "mappe.pdf").mkdir()
-    (tmp_path / "lenke.pdf").symlink_to(tmp_path / "borte.pdf")  # listed, so that ingest reports it
+    (tmp_path / "_bibliotek.yaml").write_text("")
+    (tmp_path / "lenke.pdf").symlink_to(tmp_path / "borte.pdf")  # not listed: reported with a reason
 
     found = [p.relative_to(tmp_path).as_posix() for p in iter_files(tmp_path)]
+    discovery = discover_files(tmp_path)
 
-    assert found == ["a.md", "b/a.docx", "b/z.pdf", "d/notat.TXT", "e.json", "f.htm", "lenke.pdf"]
+    assert found == ["a.md", "b/a.docx", "b/z.pdf", "d/notat.TXT", "e.json", "f.htm"]
+    assert discovery.files == [tmp_path / name for name in found]
+    assert [(p.name, reason) for p, reason in discovery.skipped] == [
+        ("lenke.pdf", "broken link: its target does not exist")
+    ]
 
 
 def test_sample_corpus_loads_without_errors(tmp_path: Path):

@@ -21,12 +21,24 @@ def markdown(path: Path, body: str = "# Overskrift\n\nPasienten skal observeres 
     return write(path, body)
 
 
-def test_access_group_defaults_to_first_folder_and_nasjonal_at_the_root(tmp_path: Path):
+def test_no_access_group_comes_from_folder_names_or_the_root(tmp_path: Path):
+    """Only metadata gives access groups: not the first folder's name, and never
+    'nasjonal' for a file at the root (issue 13, finding 4). Ingest refuses these."""
     nested = markdown(tmp_path / "kirurgi" / "ortopedi" / "gips.md")
     top = markdown(tmp_path / "felles.md")
 
-    assert load_file(nested, tmp_path).meta.access_groups == ["kirurgi"]
-    assert load_file(top, tmp_path).meta.access_groups == ["nasjonal"]
+    assert load_file(nested, tmp_path).meta.access_groups == []
+    assert load_file(top, tmp_path).meta.access_groups == []
+    assert "access_groups" not in resolve_metadata(top, tmp_path)
+
+
+def test_a_library_marker_with_keys_is_an_error(tmp_path: Path):
+    write(tmp_path / "_bibliotek.yaml", "# only a marker\n")
+    path = markdown(tmp_path / "nasjonal" / "x.md")
+    assert load_file(path, tmp_path).meta.doc_id == "file:nasjonal/x.md"
+    write(tmp_path / "_bibliotek.yaml", "access_groups: [nasjonal]\n")
+    with pytest.raises(LoaderError, match="_bibliotek.yaml.*takes no keys"):
+        load_file(path, tmp_path)
 
 
 def test_folder_defaults_nearest_folder_wins_key_by_key(tmp_path: Path):
