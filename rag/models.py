@@ -17,7 +17,7 @@ BlockKind = Literal["text", "list", "table", "recommendation"]
 
 
 class DocumentMetadata(BaseModel):
-    doc_id: str = Field(description="Stable id: 'file:<path relative to the library root>' (see ingest/metadata.py)")
+    doc_id: str = Field(description="Stable id: 'file:<path relative to the library root>' (ingest/metadata.py), or a source's own id such as 'hapi:<id>'")
     title: str
     publisher: str = ""
     doc_type: str = Field(default="", description="retningslinje, veileder, prosedyre, metodebok, ...")
