@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from rag.errors import FagpratError
+from ui.cli_store import register_store_commands
 
 app = typer.Typer(
     name="fagprat",
@@ -30,6 +31,7 @@ teams_app = typer.Typer(help="Microsoft Teams-boten.", invoke_without_command=Tr
 app.add_typer(feedback_app, name="feedback")
 app.add_typer(users_app, name="users")
 app.add_typer(teams_app, name="teams")
+register_store_commands(app)  # alias, collections, snapshot (ui/cli_store.py)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON")]
 GroupsOption = Annotated[
@@ -150,23 +152,6 @@ def sources(as_json: JsonOption = False) -> None:
     Console().print(table)
 
 
-@app.command()
-def alias(
-    name: Annotated[str, typer.Argument(help="Alias the app reads (FAGPRAT_COLLECTION)")],
-    target: Annotated[str, typer.Argument(help="Collection it should point at")],
-) -> None:
-    """Point an alias at a collection: re-index without downtime."""
-    from rag.store import Store
-
-    settings = _settings()
-    store = Store(settings, collection=target)
-    if not store.client.collection_exists(target):
-        typer.secho(f"Samlingen «{target}» finnes ikke.", fg=typer.colors.RED, err=True)
-        raise typer.Exit(code=1)
-    store.set_alias(name, target)
-    typer.echo(f"«{name}» peker nå på «{target}».")
-
-
 # --- ask and search ----------------------------------------------------------------
 # Question fields a JSON line may set besides its text. Who asks and what they may see
 # (`user`, `access_groups`) come from the command line: a wrapper that restricts a caller
@@ -203,7 +188,8 @@ class _Input:
 
 
 def _empty_question() -> typer.Exit:
-    typer.secho("Skriv et spørsmål først, f.eks. fagprat ask \"Hvor ofte skal PVK inspiseres?\"", fg=typer.colors.RED, err=True)
+    example = 'fagprat ask "Hvor ofte skal PVK inspiseres?"'
+    typer.secho(f"Skriv et spørsmål først, f.eks. {example}", fg=typer.colors.RED, err=True)
     return typer.Exit(code=1)
 
 
