@@ -28,6 +28,7 @@ they are a known way to smuggle instructions past a reader.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -87,16 +88,31 @@ _GT = _char(">", "gt")
 _SLASH = rf"(?:{_char('/', 'sol')}|{_char(chr(92), 'bsol')})"
 _NAMES = "|".join(_name(n) for n in sorted(FENCE_LOOKALIKE_NAMES, key=len, reverse=True))
 _FENCE_LIKE = re.compile(
-    rf"{_LT}\s*(?:{_SLASH}\s*)?(?:{_NAMES})(?!\w)(?:[^<>\n]{{0,{_MAX_TAG_ATTRIBUTES_CHARS}}}?{_GT})?",
+    # Every tag starts with "<" or an entity's "&": the lookahead lets the scan skip the rest fast.
+    rf"(?=[<&]){_LT}\s*(?:{_SLASH}\s*)?(?:{_NAMES})(?!\w)(?:[^<>\n]{{0,{_MAX_TAG_ATTRIBUTES_CHARS}}}?{_GT})?",
     re.IGNORECASE,
 )
 
 
+@functools.cache
+def _invisible() -> dict[int, None]:
+    """A `str.translate` table that deletes every invisible character (built once, ~0.1 s)."""
+    codes = [c for c in range(0x110000) if unicodedata.category(chr(c)) in _INVISIBLE_CATEGORIES]
+    return dict.fromkeys([*codes, *(c for block in _VARIATION_SELECTORS for c in block)])
+
+
+@functools.cache
+def _tag_starts() -> frozenset[str]:
+    """Every character that folds to "<" or "&" (the first character of any fence-like tag)."""
+    return frozenset(
+        ch
+        for ch in map(chr, range(0x10000))  # compatibility and look-alike brackets all lie in the BMP
+        if {"<", "&"} & set(unicodedata.normalize("NFKC", ch).translate(_LOOKALIKES))
+    )
+
+
 def _is_invisible(ch: str) -> bool:
-    if unicodedata.category(ch) in _INVISIBLE_CATEGORIES:
-        return True
-    code = ord(ch)
-    return any(code in block for block in _VARIATION_SELECTORS)
+    return ord(ch) in _invisible()
 
 
 def _folded_view(text: str) -> tuple[str, list[int]]:
@@ -120,6 +136,8 @@ def _folded_view(text: str) -> tuple[str, list[int]]:
 def neutralize_fences(text: str) -> str:
     """`text` with every fence-like tag replaced by FENCE_REPLACEMENT and invisible
     characters dropped; everything else as written."""
+    if _tag_starts().isdisjoint(text):  # no tag can start here: the common case, and fast
+        return _visible(text)
     view, origin = _folded_view(text)
     spans = [(origin[m.start()], origin[m.end() - 1] + 1) for m in _FENCE_LIKE.finditer(view)]
     parts: list[str] = []
@@ -133,6 +151,4 @@ def neutralize_fences(text: str) -> str:
 
 
 def _visible(text: str) -> str:
-    if text.isascii():
-        return text
-    return "".join(ch for ch in text if not _is_invisible(ch))
+    return text if text.isascii() else text.translate(_invisible())
