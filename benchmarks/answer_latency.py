@@ -23,7 +23,6 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-from qdrant_client import models
 
 from benchmarks.common import REPO, median, peak_rss_mib, percentile, write_result
 from ingest.pipeline import ingest_path
@@ -35,7 +34,7 @@ from rag.retrieval import Retriever
 from rag.service import AnsweringService
 from rag.settings import Settings
 from rag.sparse import BM25Encoder
-from rag.store import DENSE_VECTOR, SPARSE_VECTOR, Store, close_clients
+from rag.store import ChunkPoint, Store, close_clients
 
 QUESTIONS = [
     "Hvor ofte skal innstikkstedet for PVK inspiseres?",
@@ -62,34 +61,54 @@ def _retrieval_latencies(settings: Settings, repeats: int) -> list[float]:
     return latencies
 
 
-def _generated_collection(settings: Settings, size: int, texts: list[str]) -> None:
-    store = Store(settings)
+def _query_embedding_latencies(settings: Settings, repeats: int) -> dict[str, object]:
+    """Embedding one question, alone: the embedder's share of retrieval latency."""
     embedder = get_embedder(settings)
+    embedder.embed_queries(QUESTIONS[:1])  # warm-up
+    latencies = []
+    for _ in range(repeats):
+        for question in QUESTIONS:
+            started = time.perf_counter()
+            embedder.embed_queries([question])
+            latencies.append((time.perf_counter() - started) * 1000)
+    return {
+        "embedder": embedder.identity,
+        "threads": settings.embedding_threads,
+        "p50_ms": percentile(latencies, 0.5),
+        "p95_ms": percentile(latencies, 0.95),
+    }
+
+
+def _generated_collection(settings: Settings, size: int, texts: list[str]) -> None:
+    embedder = get_embedder(settings)
+    store = Store(settings, identity=embedder.identity)
     store.ensure_collection(embedder.dimension)
     sparse = BM25Encoder(settings)
     rng = np.random.default_rng(7)
     batch = 1000
-    for start in range(0, size, batch):
-        vectors = rng.normal(size=(min(batch, size - start), embedder.dimension)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        points = []
-        for offset, vector in enumerate(vectors):
-            text = texts[(start + offset) % len(texts)]
-            points.append(
-                models.PointStruct(
-                    id=str(uuid.UUID(int=start + offset + 1)),
-                    vector={DENSE_VECTOR: vector.tolist(), SPARSE_VECTOR: sparse.encode_document(text)},
-                    payload={
-                        "doc_id": f"file:generated/{(start + offset) // 20}.md",
-                        "chunk_index": (start + offset) % 20,
-                        "title": "Generert dokument",
-                        "text": text,
-                        "access_groups": [random.Random(start + offset).choice(GROUPS)],
-                        "heading_path": [],
-                    },
+    with store.writing():  # one session: published (and HNSW built) once, at the end
+        for start in range(0, size, batch):
+            vectors = rng.normal(size=(min(batch, size - start), embedder.dimension)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            points = []
+            for offset, vector in enumerate(vectors):
+                text = texts[(start + offset) % len(texts)]
+                points.append(
+                    ChunkPoint(
+                        id=str(uuid.UUID(int=start + offset + 1)),
+                        dense=vector.tolist(),
+                        sparse=sparse.encode_document(text),
+                        payload={
+                            "doc_id": f"file:generated/{(start + offset) // 20}.md",
+                            "chunk_index": (start + offset) % 20,
+                            "title": "Generert dokument",
+                            "text": text,
+                            "access_groups": [random.Random(start + offset).choice(GROUPS)],
+                            "heading_path": [],
+                        },
+                    )
                 )
-            )
-        store.upsert(points)
+            store.upsert(points)
 
 
 def _generation(settings: Settings, runs: int) -> dict[str, float]:
@@ -160,10 +179,12 @@ def main() -> None:
         sample = Settings(_env_file=None, data_dir=Path(tmp) / "sample")
         report = ingest_path(sample, REPO / "data" / "sample")
         latencies = _retrieval_latencies(sample, args.repeats)
-        texts = [p.payload["text"] for p in Store(sample).client.scroll("fagprat", limit=10_000)[0]]
+        texts = [p["text"] for _, p in Store(sample).points(["text"])]
         figures["retrieval"]["sample"] = {"chunks": report.chunks_written, "p50_ms": percentile(latencies, 0.5), "p95_ms": percentile(latencies, 0.95)}
         rows.append(f"| sample | {report.chunks_written} | {percentile(latencies, 0.5):.1f} | {percentile(latencies, 0.95):.1f} |")
         print(rows[-1], flush=True)
+        figures["query_embedding"] = _query_embedding_latencies(sample, args.repeats)
+        print(figures["query_embedding"], flush=True)
         figures["generation"] = _generation(sample, args.runs)
         print(figures["generation"], flush=True)
         for size in args.sizes:
@@ -182,8 +203,11 @@ def main() -> None:
             print(rows[-1], flush=True)
             close_clients()
     figures["peak_rss_mib"] = round(peak_rss_mib())
-    gen = figures["generation"]
+    gen, embedding = figures["generation"], figures["query_embedding"]
     rows += [
+        "",
+        f"Embedding one question ({embedding['embedder']['model']}): p50 {embedding['p50_ms']:.1f} ms, "  # type: ignore[index]
+        f"p95 {embedding['p95_ms']:.1f} ms.",  # type: ignore[index]
         "",
         "| generation (bundled model, CPU) | through the service | llama-cpp-python directly |",
         "|---|---|---|",

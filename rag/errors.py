@@ -22,10 +22,13 @@ class StoreUnavailableError(FagpratError):
 
 
 class StoreLockedError(StoreUnavailableError):
-    user_message = (
-        "Kunnskapsbasen er i bruk av en annen prosess (innebygd Qdrant tillater bare én). "
-        "Stopp den andre prosessen, eller bruk en Qdrant-server (FAGPRAT_QDRANT_URL)."
-    )
+    user_message = "En annen prosess skriver til kunnskapsbasen nå. Prøv igjen når den er ferdig."
+
+
+class LegacyStoreError(StoreUnavailableError):
+    """An index written by an earlier version (qdrant-client's local mode, another embedder)."""
+
+    user_message = "Indeksen er laget av en eldre versjon av fagprat. Indekser dokumentene på nytt med «fagprat ingest <mappe>»."
 
 
 class LLMUnavailableError(FagpratError):
@@ -34,3 +37,12 @@ class LLMUnavailableError(FagpratError):
 
 class ConfigurationError(FagpratError):
     user_message = "Oppsettet er ufullstendig. Kontakt IT."
+
+
+class EmbedderMismatchError(ConfigurationError):
+    """A collection built by another embedding model (or with none recorded) than the one configured."""
+
+    user_message = (
+        "Kunnskapsbasen er bygget med en annen embedding-modell enn den som er satt opp. "
+        "Indekser på nytt: «fagprat ingest <mappe> --collection <ny>», så «fagprat alias <navn> <ny>»."
+    )

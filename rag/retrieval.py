@@ -4,7 +4,11 @@ access filter, an optional cross-encoder, and a relevance floor.
 RRF ranks well but its scores say nothing about whether anything matched at
 all. The floor therefore uses a separate relevance per passage built from two
 signals that do: the share of the question's content terms found in the
-passage (stemmed), and the dense cosine. Its threshold (`min_relevance`) is
+passage (stemmed), and the dense cosine, counted from the cosine the embedder
+gives unrelated text. Lexical overlap only means something within one
+language: an English question over a Norwegian passage shares few terms even
+when the passage answers it, so across languages the dense signal alone
+decides. The weights and the threshold (`min_relevance`) are settings,
 calibrated on the gold questions by `benchmarks/retrieval_quality.py`.
 """
 
@@ -23,15 +27,12 @@ from pydantic import ConfigDict
 
 from rag.embeddings import Embedder, get_embedder
 from rag.errors import ConfigurationError
-from rag.models import Passage
+from rag.language import detect_language
+from rag.models import Language, Passage
 from rag.settings import Settings
 from rag.sparse import BM25Encoder
 from rag.store import Hit, SearchFilter, Store
 from rag.text import analyze
-
-# How the two relevance signals combine; the threshold on the result is the setting.
-LEXICAL_WEIGHT = 0.6
-DENSE_WEIGHT = 1.0 - LEXICAL_WEIGHT
 
 
 @dataclass
@@ -53,8 +54,25 @@ def term_coverage(query_terms: set[str], passage_text: str) -> float:
     return len(query_terms & set(analyze(passage_text))) / len(query_terms)
 
 
-def relevance_score(coverage: float, dense_cosine: float | None) -> float:
-    return LEXICAL_WEIGHT * coverage + DENSE_WEIGHT * max(dense_cosine or 0.0, 0.0)
+def dense_relevance(dense_cosine: float | None, baseline: float) -> float:
+    """The cosine rescaled so that `baseline` (what unrelated text scores) is 0 and identical text is 1."""
+    if dense_cosine is None:
+        return 0.0
+    return min(max((dense_cosine - baseline) / (1.0 - baseline), 0.0), 1.0)
+
+
+def same_language(question: Language, passage: Language) -> bool:
+    """Bokmål and nynorsk share most terms (and the Norwegian stemmer); English shares few with either."""
+    return (question == "en") == (passage == "en")
+
+
+def relevance_score(
+    coverage: float, dense_cosine: float | None, *, lexical_weight: float, dense_baseline: float, same_language: bool = True
+) -> float:
+    dense = dense_relevance(dense_cosine, dense_baseline)
+    if not same_language:
+        return dense
+    return lexical_weight * coverage + (1.0 - lexical_weight) * dense
 
 
 def passage_from_payload(payload: dict[str, Any], chunk_id: str, **scores: Any) -> Passage:
@@ -98,6 +116,8 @@ class Retriever:
         self.settings = settings
         self.store = store or Store(settings)
         self.embedder = embedder or get_embedder(settings)
+        # Questions embedded by one model must not search vectors another model made.
+        self.store.require_identity(self.embedder.identity)
         self.sparse = BM25Encoder(settings)
 
     def search(
@@ -126,7 +146,8 @@ class Retriever:
         )
         retrieval_ms = (time.perf_counter() - started) * 1000
         query_terms = set(analyze(query))
-        passages = [self._passage(hit, query_terms) for hit in hits]
+        query_language = detect_language(query)
+        passages = [self._passage(hit, query_terms, query_language) for hit in hits]
         rerank_ms = 0.0
         if settings.reranker_model and passages:
             rerank_started = time.perf_counter()
@@ -144,15 +165,22 @@ class Retriever:
             candidates=len(hits),
         )
 
-    def _passage(self, hit: Hit, query_terms: set[str]) -> Passage:
+    def _passage(self, hit: Hit, query_terms: set[str], query_language: Language) -> Passage:
         title = hit.payload.get("title", "")
         heading = " > ".join(hit.payload.get("heading_path") or [])
         coverage = term_coverage(query_terms, f"{title}\n{heading}\n{hit.payload.get('text', '')}")
+        relevance = relevance_score(
+            coverage,
+            hit.dense_score,
+            lexical_weight=self.settings.relevance_lexical_weight,
+            dense_baseline=self.settings.relevance_dense_baseline,
+            same_language=same_language(query_language, hit.payload.get("language") or "nb"),
+        )
         return passage_from_payload(
             hit.payload,
             chunk_id=hit.id,
             score=hit.fused_score,
-            relevance=relevance_score(coverage, hit.dense_score),
+            relevance=relevance,
             dense_score=hit.dense_score,
             sparse_score=hit.sparse_score,
         )

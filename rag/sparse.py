@@ -11,9 +11,8 @@ import hashlib
 from collections import Counter
 from functools import lru_cache
 
-from qdrant_client import models
-
 from rag.settings import Settings
+from rag.store.types import SparseVector
 from rag.text import analyze
 
 
@@ -30,7 +29,7 @@ class BM25Encoder:
         self.b = settings.bm25_b
         self.avg_len = settings.bm25_avg_doc_tokens
 
-    def encode_document(self, text: str) -> models.SparseVector:
+    def encode_document(self, text: str) -> SparseVector:
         terms = analyze(text, self.language)
         counts = Counter(terms)
         length_norm = 1 - self.b + self.b * len(terms) / self.avg_len
@@ -39,8 +38,8 @@ class BM25Encoder:
             # Colliding terms (rare) simply add up.
             idx = term_index(term)
             weights[idx] = weights.get(idx, 0.0) + tf * (self.k1 + 1) / (tf + self.k1 * length_norm)
-        return models.SparseVector(indices=list(weights), values=list(weights.values()))
+        return SparseVector(indices=list(weights), values=list(weights.values()))
 
-    def encode_query(self, text: str) -> models.SparseVector:
+    def encode_query(self, text: str) -> SparseVector:
         indices = sorted({term_index(t) for t in analyze(text, self.language)})
-        return models.SparseVector(indices=indices, values=[1.0] * len(indices))
+        return SparseVector(indices=indices, values=[1.0] * len(indices))

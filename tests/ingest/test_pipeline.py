@@ -29,24 +29,19 @@ def _write_procedure(path: Path, title: str, paragraphs: int = 3, marker: str = 
 
 def _state(settings) -> dict[str, tuple[str, str]]:  # type: ignore[no-untyped-def]
     """Every point: id -> (doc_id, doc_hash)."""
-    store = Store(settings)
-    points, offset = [], None
-    while True:
-        batch, offset = store.client.scroll(store.collection, limit=256, offset=offset, with_payload=["doc_id", "doc_hash"])
-        points.extend(batch)
-        if offset is None:
-            break
-    return {str(p.id): (p.payload["doc_id"], p.payload["doc_hash"]) for p in points}
+    return {point_id: (p["doc_id"], p["doc_hash"]) for point_id, p in Store(settings).points(["doc_id", "doc_hash"])}
 
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     root = tmp_path / "docs"
     (root / "fjordbyen").mkdir(parents=True)
+    (root / "_bibliotek.yaml").write_text("# the library root: ids are relative to this folder\n")
     (root / "fjordbyen" / "_mappe.yaml").write_text("access_groups: [fjordbyen]\npublisher: Fjordbyen sykehus\n")
     _write_procedure(root / "fjordbyen" / "pvk.md", "Perifert venekateter")
     _write_procedure(root / "fjordbyen" / "cvk.md", "Sentralt venekateter")
     _write_procedure(root / "nasjonal" / "sepsis.md", "Sepsis hos voksne")
+    (root / "nasjonal" / "_mappe.yaml").write_text("access_groups: [nasjonal]\n")
     return root
 
 
@@ -60,7 +55,7 @@ def test_reingesting_unchanged_files_writes_nothing(tmp_path: Path, corpus: Path
     assert _state(settings) == before
 
 
-def test_access_groups_come_from_folders(tmp_path: Path, corpus: Path):
+def test_access_groups_come_from_folder_metadata(tmp_path: Path, corpus: Path):
     settings = make_settings(tmp_path / "data")
     ingest_path(settings, corpus)
     groups = {d["doc_id"]: d["access_groups"] for d in Store(settings).documents()}
@@ -81,7 +76,7 @@ def test_a_changed_file_replaces_exactly_its_own_chunks(tmp_path: Path, corpus: 
     pvk_hashes = {h for doc, h in after.values() if doc == "file:fjordbyen/pvk.md"}
     assert len(pvk_hashes) == 1, "stale chunks of the old version remain"
     store = Store(settings)
-    texts = [p.payload["text"] for p in store.client.scroll(store.collection, limit=500, scroll_filter=store.doc_filter("file:fjordbyen/pvk.md"))[0]]
+    texts = [p["text"] for _, p in store.points(["text"], doc_id="file:fjordbyen/pvk.md")]
     assert texts and all("ENDRET" in t for t in texts if t.startswith("Avsnitt"))
     assert len(texts) == report.chunks_written
 
@@ -126,6 +121,7 @@ def test_an_ingest_killed_by_sigkill_ends_like_a_clean_run(tmp_path: Path):
     root = tmp_path / "many"
     for i in range(30):
         _write_procedure(root / "nasjonal" / f"prosedyre-{i:02d}.md", f"Prosedyre {i}", paragraphs=40)
+    (root / "nasjonal" / "_mappe.yaml").write_text("access_groups: [nasjonal]\n")
     clean = make_settings(tmp_path / "clean")
     ingest_path(clean, root)
     expected = _state(clean)
@@ -180,6 +176,7 @@ def test_cli_exit_code_is_nonzero_only_when_nothing_could_be_done(tmp_path: Path
     assert report["skipped"][0]["path"].endswith("tom.pdf")
 
     _write_procedure(bad / "ok.md", "Håndhygiene")
+    (bad / "_mappe.yaml").write_text("access_groups: [nasjonal]\n")
     worked = subprocess.run(
         [sys.executable, "-m", "ui.cli", "ingest", str(bad), "--json"], cwd=REPO, env=env, capture_output=True, text=True
     )
@@ -187,16 +184,23 @@ def test_cli_exit_code_is_nonzero_only_when_nothing_could_be_done(tmp_path: Path
     assert json.loads(worked.stdout)["indexed"] == 1
 
 
-def test_a_second_process_gets_a_clear_lock_error(tmp_path: Path, corpus: Path):
+def test_other_processes_read_while_one_writes_and_a_second_writer_gets_a_clear_error(tmp_path: Path, corpus: Path):
     settings = make_settings(tmp_path / "data")
-    ingest_path(settings, corpus)  # this process now holds the folder
+    ingest_path(settings, corpus)
+    store = Store(settings)
+    assert len(store.documents()) == 3  # this process holds the published generation open
     env = {**os.environ, "FAGPRAT_DATA_DIR": str(tmp_path / "data")}
-    other = subprocess.run(
-        [sys.executable, "-m", "ui.cli", "sources"], cwd=REPO, env=env, capture_output=True, text=True
-    )
-    assert other.returncode == 1
-    assert "i bruk av en annen prosess" in other.stderr
-    assert "Traceback" not in other.stderr
+    with store.writing():  # and the collection's writer lock
+        reader = subprocess.run(
+            [sys.executable, "-m", "ui.cli", "sources", "--json"], cwd=REPO, env=env, capture_output=True, text=True
+        )
+        writer = subprocess.run(
+            [sys.executable, "-m", "ui.cli", "ingest", str(corpus)], cwd=REPO, env=env, capture_output=True, text=True
+        )
+    assert reader.returncode == 0, reader.stderr
+    assert len(json.loads(reader.stdout)) == 3
+    assert writer.returncode == 1
+    assert "En annen indeksering" in writer.stderr and "Traceback" not in writer.stderr
 
 
 def test_ingest_keeps_the_embedders_token_budget(tmp_path: Path, corpus: Path):
