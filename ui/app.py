@@ -230,8 +230,11 @@ async def _chat_resume(thread: ThreadDict) -> None:
             if text := record.get("answer") or step.get("output"):
                 history.append(ChatTurn(role="assistant", content=text))
             if view := record.get("view"):
-                # The panels are not stored by Chainlit (no blob store): give them back to the answer.
-                await _answer_element(view).send(for_id=step["id"])
+                # Chainlit stores no elements without a blob store: the answer's panels come from its
+                # metadata. Chainlit sends `thread` to the browser after this callback, and its
+                # elements replace any sent before, so they go into `thread` itself.
+                element = _answer_element(view).to_dict() | {"forId": step["id"], "threadId": thread["id"]}
+                thread["elements"] = [*(thread.get("elements") or []), element]
     cl.user_session.set("history", history)
     cl.user_session.set("answers", {})
     await _send_chat_settings()
