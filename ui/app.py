@@ -41,7 +41,7 @@ from ui.documents import mount_document_route
 from ui.feedback import FeedbackRecord, FeedbackStore, cited_sources
 from ui.origins import restrict_origins
 from ui.private_files import close_folder_to_others
-from ui.questions import ALL, build_question, starter_questions
+from ui.questions import build_question, setting_choices, starter_questions
 from ui.sanitize import SafeStream
 from ui.server import active_settings, mount_chat_page
 
@@ -197,15 +197,11 @@ async def _send_chat_settings() -> None:
     except FagpratError as err:
         await cl.ErrorMessage(content=err.user_message).send()
         return
-    # Only real choices: a filter with one value, or a model select in quote mode, offers none.
-    inputs = []
-    for key, label in (("doc_types", "Dokumenttype"), ("publishers", "Utgiver")):
-        if len(values := facets.get(key, [])) > 1:
-            inputs.append(Select(id=key.removesuffix("s"), label=label, values=[ALL, *values], initial_index=0))
-    models = [setup.name for setup in settings.model_setups()]
-    if len(models) > 1 and settings.answer_mode != "quote":
-        inputs.append(Select(id="model", label="Språkmodell", values=models, initial_index=0))
-    if inputs:
+    inputs = [
+        Select(id=choice.id, label=choice.label, values=choice.values, initial_index=0)
+        for choice in setting_choices(settings, facets)
+    ]
+    if inputs:  # no gear at all when there is nothing to choose
         await cl.ChatSettings(inputs).send()
 
 

@@ -35,6 +35,32 @@ def load_starters(path: Path = STARTERS_FILE) -> list[Starter]:
     return [Starter.model_validate(row) for row in yaml.safe_load(path.read_text(encoding="utf-8")) or []]
 
 
+class Choice(BaseModel):
+    """One select in the chat settings."""
+
+    id: str = Field(description="The key `build_question` reads")
+    label: str
+    values: list[str]
+
+
+def setting_choices(settings: Settings, facets: Mapping[str, list[str]]) -> list[Choice]:
+    """The chat settings that offer a real choice: a filter only when the user's
+    documents have more than one value of it, a model only when several are
+    configured and a model writes the answers (not in quote mode)."""
+    choices = [
+        Choice(id=key, label=label, values=[ALL, *values])
+        for key, label, values in (
+            ("doc_type", "Dokumenttype", facets.get("doc_types", [])),
+            ("publisher", "Utgiver", facets.get("publishers", [])),
+        )
+        if len(values) > 1
+    ]
+    models = [setup.name for setup in settings.model_setups()]
+    if len(models) > 1 and settings.answer_mode != "quote":
+        choices.append(Choice(id="model", label="Språkmodell", values=models))
+    return choices
+
+
 def _choice(value: object) -> list[str]:
     if not value or value == ALL:
         return []

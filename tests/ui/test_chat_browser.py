@@ -474,5 +474,9 @@ def test_quote_answers_on_a_phone_in_bokmal_nynorsk_and_english(chats, browser):
         page.locator("#side-view-content").wait_for(state="detached")
         if fact not in text:
             off_topic.append((question, text.splitlines()[:4]))
+    # After later answers, the first answer's [1] still opens the first answer's source (Chainlit's
+    # own side elements showed the sources of every answer under the last one's name).
+    first = page.locator('[data-step-type="assistant_message"]').first
+    assert _open_source(page, first, 1)[0] == f"[1] {_source_title(first, 1)}"
     context.close()
     assert not off_topic, f"answers that do not answer their question: {off_topic}"

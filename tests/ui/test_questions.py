@@ -7,7 +7,7 @@ import pytest
 from rag.models import ChatTurn, Question
 from tests.conftest import make_settings
 from ui.auth import SignedInUser
-from ui.questions import ALL, build_question, load_starters, starter_questions
+from ui.questions import ALL, build_question, load_starters, setting_choices, starter_questions
 
 KARI = SignedInUser(identifier="kari", provider="password", access_groups=["nasjonal", "fjordbyen"])
 OLA = SignedInUser(identifier="ola", provider="password", access_groups=["nasjonal", "nordlia"])
@@ -33,6 +33,24 @@ def test_chat_settings_narrow_the_search(settings):
     assert question.doc_types == ["prosedyre"]
     assert question.publishers == ["Fjordbyen sykehus"]
     assert question.model == "smollm2-135m"
+
+
+def test_chat_settings_offer_only_real_choices(tmp_path):
+    one_model = make_settings(tmp_path)
+    facets = {"doc_types": ["prosedyre", "retningslinje"], "publishers": ["Helsedirektoratet"]}
+    choices = setting_choices(one_model, facets)
+    assert [(c.id, c.values) for c in choices] == [("doc_type", [ALL, "prosedyre", "retningslinje"])]
+    assert setting_choices(one_model, {}) == []  # nothing to choose: no settings at all
+    extra = [{"name": "mistral-7b", "backend": "openai", "base_url": "http://127.0.0.1:1/v1"}]
+    two_models = make_settings(tmp_path, models=extra)
+    model = [c for c in setting_choices(two_models, facets) if c.id == "model"]
+    assert len(model) == 1 and len(model[0].values) == 2
+    quote = make_settings(tmp_path, models=extra, answer_mode="quote")
+    assert not [c for c in setting_choices(quote, facets) if c.id == "model"]  # no model writes in quote mode
+    # What is chosen reaches the question under the same keys.
+    chosen = {c.id: c.values[-1] for c in setting_choices(two_models, facets)}
+    question = build_question(two_models, KARI, "Spørsmål", chat_settings=chosen)
+    assert question.doc_types == ["retningslinje"] and question.model == "mistral-7b"
 
 
 def test_unknown_model_falls_back_to_the_default(settings):
