@@ -128,3 +128,17 @@ def test_demo_mode_from_elsewhere_uses_the_projects_norwegian_config(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+def test_the_chat_page_is_norwegian_and_asks_no_other_site():
+    """Chainlit's own page, as `ChatPageMiddleware` serves it (the browser test loads it for real)."""
+    from chainlit.server import get_html_template
+
+    from ui.server import chat_page
+
+    original = get_html_template("")
+    page = chat_page(original)
+    assert '<html lang="en">' in original and '<html lang="nb">' in page
+    for foreign in ("fonts.googleapis.com", "fonts.gstatic.com", "cdn.jsdelivr.net", "github.com/Chainlit", "chainlit-cloud"):
+        assert foreign not in page, foreign
+    assert "<title>Fagprat</title>" in page and '<div id="root"></div>' in page
