@@ -100,9 +100,13 @@ _HEADING_MAX_WORDS = 6
 
 
 @dataclass
-class _Segment:
+class Segment:
+    """A sentence of a text, with where it stood."""
+
     text: str
     heading: bool = False
+    line: int = 0  # index of the non-empty line it came from
+    list_item: bool = False
 
 
 def _word_before(line: str, end: int) -> str:
@@ -144,15 +148,13 @@ def _split_line(line: str) -> list[str]:
     return [s for s in sentences if s]
 
 
-def _segments(text: str) -> list[_Segment]:
+def segments(text: str) -> list[Segment]:
     """Sentences with a flag for heading-like lines. Every line is at least one
     sentence (list items and table rows stand alone); markdown heading and list
     marks are dropped."""
-    segments: list[_Segment] = []
-    for raw_line in text.splitlines():
+    found: list[Segment] = []
+    for line_number, raw_line in enumerate(line for line in text.splitlines() if line.strip()):
         line = raw_line.strip()
-        if not line:
-            continue
         markdown_heading = bool(_HEADING_MARK_RE.match(line))
         line = _HEADING_MARK_RE.sub("", line)
         list_item = bool(_LIST_MARK_RE.match(line))
@@ -171,13 +173,13 @@ def _segments(text: str) -> list[_Segment]:
                 )
             )
         )
-        segments.extend(_Segment(sentence, heading_like) for sentence in sentences)
-    return segments
+        found.extend(Segment(sentence, heading_like, line_number, list_item) for sentence in sentences)
+    return found
 
 
 def split_sentences(text: str) -> list[str]:
     """Norwegian-aware sentence split; citation markers stay with their sentence."""
-    return [segment.text for segment in _segments(text)]
+    return [segment.text for segment in segments(text)]
 
 
 # --- factual content ----------------------------------------------------------
@@ -250,6 +252,14 @@ _UNIT_SYNONYMS = {
     "minutter": "min", "time": "t", "timer": "t", "h": "t", "døgn": "dag", "dager": "dag",
     "d": "dag", "uker": "uke", "måned": "mnd", "måneder": "mnd", "tablett": "tbl",
     "tabletter": "tbl", "doser": "dose", "ganger": "gang", "dråper": "dråpe",
+    # English spellings: an English answer over a Norwegian source must match its numbers.
+    "hour": "t", "hours": "t", "hrs": "t", "hr": "t", "minute": "min", "minutes": "min", "mins": "min",
+    "second": "s", "seconds": "s", "day": "dag", "days": "dag", "week": "uke", "weeks": "uke",
+    "month": "mnd", "months": "mnd", "year": "år", "years": "år", "tablet": "tbl", "tablets": "tbl",
+    "times": "gang", "doses": "dose", "dosar": "dose", "drop": "dråpe", "drops": "dråpe", "units": "e", "degrees": "°c",
+    # nynorsk
+    "timar": "t", "dagar": "dag", "veker": "uke", "veke": "uke", "månader": "mnd",
+    "gonger": "gang",
 }  # fmt: skip
 _UNITS = frozenset(
     {
@@ -299,6 +309,13 @@ _PASSAGE_CACHE_SIZE = 64
 def _passage_profile(passage_text: str) -> tuple[frozenset[str], frozenset[tuple[float, str | None]]]:
     normalized = _normalize(passage_text)
     return frozenset(_content_terms(normalized)), frozenset(_quantities(normalized))
+
+
+def numbers_found(sentence: str, passage_text: str) -> bool:
+    """Whether every number of the sentence (with its unit) is in the passage."""
+    quantities = _quantities(_normalize(strip_citations(sentence)))
+    passage_quantities = _passage_profile(passage_text)[1]
+    return all(_quantity_found(q, passage_quantities) for q in quantities)
 
 
 def lexical_support(sentence: str, passage_text: str) -> float:
@@ -380,7 +397,7 @@ def process_citations(
     cited_by: dict[int, list[str]] = {new: [] for new in renumbering.values()}
     uncited: list[str] = []
     previous: str | None = None
-    for segment in _segments(text):
+    for segment in segments(text):
         # Only the markers _renumber wrote; removing one can splice text into a
         # marker-like string ("[6" + "[9]" + "]"), which cites nothing.
         numbers = [n for n in dict.fromkeys(parse_citations(segment.text)) if n in cited_by]

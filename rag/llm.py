@@ -113,12 +113,16 @@ class LlamaCppChatModel(BaseChatModel):
         return {"model_name": self.model_name, "temperature": self.temperature, "seed": self.seed}
 
     def _params(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return {
+        params = {
             "max_tokens": kwargs.get("max_tokens") or self.max_tokens,
             "temperature": kwargs.get("temperature", self.temperature),
             "seed": self.seed,
             "stop": stop or [],
         }
+        if kwargs.get("response_format"):
+            # llama.cpp turns the JSON schema into a grammar: the reply cannot be anything else.
+            params["response_format"] = kwargs["response_format"]
+        return params
 
     def _stream(
         self,
@@ -228,6 +232,16 @@ class LLM(ABC):
     ) -> str:
         """The whole reply at once (same path as `stream`)."""
         return "".join(self.stream(messages, max_tokens=max_tokens, stop=stop))
+
+    def _json_kwargs(self, schema: dict[str, Any], max_tokens: int) -> dict[str, Any]:
+        return {"max_tokens": max_tokens, "temperature": 0.0, "response_format": _json_response_format(schema)}
+
+    def complete_json(self, messages: list[BaseMessage], schema: dict[str, Any], *, max_tokens: int) -> str:
+        """A reply constrained to JSON matching `schema` (llama.cpp grammar), unparsed."""
+        try:
+            return self.chat_model.invoke(messages, **self._json_kwargs(schema, max_tokens)).text
+        except self._backend_errors() as error:
+            raise LLMUnavailableError(f"Model '{self.name}' failed: {type(error).__name__}: {error}") from error
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, backend={self.setup.backend!r})"
@@ -366,6 +380,12 @@ class OpenAIServerLLM(LLM):
         # llama-cpp-python's server ignores; send the classic field as well.
         return {"max_tokens": max_tokens, "extra_body": {"max_tokens": max_tokens}}
 
+    def _json_kwargs(self, schema: dict[str, Any], max_tokens: int) -> dict[str, Any]:
+        # llama.cpp's servers take {"type": "json_object", "schema": ...} (not OpenAI's
+        # "json_schema" type); sent in the body as-is, beside the classic max_tokens.
+        body = {"max_tokens": max_tokens, "response_format": _json_response_format(schema)}
+        return {"max_tokens": max_tokens, "temperature": 0.0, "extra_body": body}
+
     def _backend_errors(self) -> tuple[type[BaseException], ...]:
         import httpx2  # the openai client's transport (the newer httpx fork)
         import openai
@@ -404,6 +424,10 @@ class OpenAIServerLLM(LLM):
             self._tokenize_route = route
             break
         self._tokenize_probed = True
+
+
+def _json_response_format(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "json_object", "schema": schema}
 
 
 def _tiktoken_estimate(text: str) -> int:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from rag.errors import ConfigurationError
+from rag.fencing import FENCE_TAG, neutralize_fences
 from rag.models import ChatTurn, Language, Passage
 from rag.text import analyze, stop_words, tokenize
 
@@ -31,19 +32,13 @@ TEMPLATE_MARGIN_TOKENS = 32
 
 TRUNCATION_MARKER = "[...]"
 
-_REFUSALS: dict[Language, str] = {
-    "nb": "Jeg finner ikke svar på dette i retningslinjene som er tilgjengelige.",
-    "nn": "Eg finn ikkje svar på dette i retningslinjene som er tilgjengelege.",
-    "en": "I cannot find an answer to this in the available guidelines.",
-}
-
 _LANGUAGE_NAMES: dict[Language, str] = {"nb": "bokmål", "nn": "nynorsk", "en": "engelsk"}
 
-# The fence around each source. Any tag in a passage that looks like one of
-# ours (opening or closing, any case or spacing) has its "<" escaped, so a
-# planted document cannot close its fence and speak outside it.
-_FENCE_TAG = "kilde"
-_FENCE_LOOKALIKE = re.compile(r"<(?=\s*/?\s*kilder?\b)", re.IGNORECASE)
+# The fence around each source. Anything in a passage or question that a model
+# could read as one of ours (look-alike characters, invisible ones, HTML entities,
+# `</source>`) is replaced by rag/fencing.py, so a planted document cannot close
+# its fence and speak outside it.
+_FENCE_TAG = FENCE_TAG
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WHITESPACE = re.compile(r"\s+")
@@ -73,23 +68,15 @@ def load_prompt(name: str) -> str:
     return files("rag.prompts").joinpath(name).read_text(encoding="utf-8").rstrip()
 
 
-def refusal_text(language: Language) -> str:
-    """The fixed answer when the guidelines do not answer the question."""
-    return _REFUSALS[language]
-
-
 # --------------------------------------------------------------------------
 # Answer prompt
 # --------------------------------------------------------------------------
 
 
-def neutralize_fences(text: str) -> str:
-    """Escape anything in `text` that would open or close a source fence."""
-    return _FENCE_LOOKALIKE.sub("&lt;", text)
-
-
 def _attribute(value: str) -> str:
-    return html.escape(" ".join(value.split()), quote=True)
+    # Neutralised before escaping: html.escape alone turns a planted tag into `&lt;kilde`,
+    # which a model still reads as the tag.
+    return html.escape(" ".join(neutralize_fences(value).split()), quote=True)
 
 
 def format_source(number: int, passage: Passage, text: str | None = None) -> str:
@@ -112,6 +99,10 @@ def answer_system_prompt(language: Language) -> str:
     return load_prompt("answer_system.md").format(language_instruction=load_prompt(f"language_{language}.txt"))
 
 
+def gate_system_prompt() -> str:
+    return load_prompt("gate_system.md")
+
+
 def _answer_user_prompt(sources: list[str], question: str) -> str:
     return load_prompt("answer_user.md").format(sources="\n\n".join(sources), question=neutralize_fences(question))
 
@@ -123,9 +114,11 @@ def build_answer_messages(
     llm: TokenCounter,
     *,
     max_answer_tokens: int,
+    system: str | None = None,
 ) -> tuple[list[BaseMessage], list[Passage]]:
     """The system prompt and one user message with numbered, fenced sources
-    and the question; and the passages that fit.
+    and the question; and the passages that fit. `system` replaces the answer
+    instructions (the answerability gate asks its own question of the same sources).
 
     Passages are numbered 1..n in the given (ranked) order. The prompt never
     exceeds `llm.context_window - max_answer_tokens - TEMPLATE_MARGIN_TOKENS`
@@ -136,7 +129,7 @@ def build_answer_messages(
     whole passage. If no source fits at all, the list is empty; if not even
     the instructions and the question fit, that is a `ConfigurationError`.
     """
-    system = answer_system_prompt(language)
+    system = system or answer_system_prompt(language)
     budget = llm.context_window - max_answer_tokens - TEMPLATE_MARGIN_TOKENS
     fixed = llm.count_tokens(system) + llm.count_tokens(_answer_user_prompt([], question))
     if fixed > budget:
@@ -309,6 +302,28 @@ def is_acceptable_rewrite(candidate: str, question: str, max_chars: int) -> bool
     if _CITATION.search(candidate) or _SENTENCE_BREAK.search(candidate):
         return False
     return not (question.rstrip().endswith("?") and not candidate.endswith("?"))
+
+
+# A question with at least this many content terms names its own topic.
+_STANDALONE_MIN_TERMS = 4
+# Openings that lean on the conversation: "og for barn?", "hva med dosen?", "what about children?".
+_FOLLOW_UP_OPENING = re.compile(
+    r"^\s*(?:og|eller|men|så|hva med|kva med|hvordan med|korleis med|gjelder det|gjeld det|samme|same|and|or|but|"
+    r"what about|how about|does that|is that|den|det|dette|denne|disse|desse|dei|it|this|that|those|these)\b",
+    re.IGNORECASE,
+)
+# Pronouns pointing back at something said before.
+_BACK_REFERENCE = re.compile(r"\b(?:den|det|dette|denne|disse|desse|dei|dem|it|this|that|those|these|them)\b", re.IGNORECASE)
+
+
+def reads_as_follow_up(question: str) -> bool:
+    """Whether a question needs the conversation to be understood: it opens like
+    a follow-up, or it is short and points back ("hva er dosen?", "og for barn?").
+    A question that names its topic in four content words stands on its own."""
+    if _FOLLOW_UP_OPENING.match(question):
+        return True
+    terms = [t for t in tokenize(question) if t not in stop_words()]
+    return len(terms) < _STANDALONE_MIN_TERMS and (len(terms) <= 2 or bool(_BACK_REFERENCE.search(question)))
 
 
 def fallback_question(history: list[ChatTurn], question: str) -> str:

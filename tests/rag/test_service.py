@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import ingest_path
-from rag.errors import InvalidQuestionError, LLMUnavailableError
+from rag.errors import InvalidQuestionError
 from rag.models import AnswerEvent, ChatTurn, Question, TokenEvent
 from rag.service import REASON_NOT_FOUND, AnsweringService, get_service
 from tests.conftest import make_settings
@@ -50,23 +50,46 @@ def _scripted_service(indexed_settings, server: ScriptedLLMServer, **overrides) 
     return AnsweringService(settings)
 
 
-def test_answerable_question_cites_the_right_document(service):
+def test_with_the_bundled_model_the_answer_quotes_the_sources_verbatim(service):
     answer = service.answer(Question(text="Hvor ofte skal innstikkstedet for PVK inspiseres?", access_groups=FJORDBYEN))
-    assert not answer.refused, answer.raw_text
-    assert answer.citations
-    retrieved = {p.chunk_id for p in answer.retrieved}
-    assert all(c.passage.chunk_id in retrieved for c in answer.citations)
-    assert PVK_FJORDBYEN in {c.passage.doc_id for c in answer.citations}
+    assert service.answer_mode() == "quote"  # auto: the bundled 135M model writes no answer a nurse should see
+    assert answer.kind == "quote" and answer.fallback_reason == "quote_mode" and not answer.refused
+    assert "minst hver 8. time" in answer.text
+    assert PVK_FJORDBYEN == answer.citations[0].passage.doc_id
+    # Every quoted sentence stands verbatim in the passage it cites, and is its highlight.
+    for sentence in answer.sentences:
+        (passage,) = [c.passage for c in answer.citations if c.number in sentence.citations]
+        assert sentence.quote and sentence.verified and sentence.text in passage.text
+        assert sentence.text in answer.citations[sentence.citations[0] - 1].highlights
     # Citations are numbered 1..n in order of first appearance, each source once.
     assert [c.number for c in answer.citations] == list(range(1, len(answer.citations) + 1))
-    assert f"[{answer.citations[0].number}]" in answer.text
-    assert answer.timings.first_token_ms is not None and answer.timings.retrieval_ms > 0
+    assert answer.text.startswith("Sitater fra kildene, ordrett")
+    assert answer.timings.first_token_ms is None and answer.timings.quote_ms > 0
 
 
-def test_stream_yields_tokens_then_one_final_answer(service):
-    events = list(service.stream(Question(text="Hvor ofte skal innstikkstedet for PVK inspiseres?", access_groups=FJORDBYEN)))
+def test_a_quote_answer_is_introduced_in_the_question_language(service):
+    nynorsk = service.answer(Question(text="Kor ofte skal innstikkstaden for PVK inspiserast?", access_groups=NORDLIA))
+    assert nynorsk.kind == "quote" and nynorsk.text.startswith("Sitat frå kjeldene, ordrett")
+    assert PVK_NORDLIA in {c.passage.doc_id for c in nynorsk.citations}
+
+
+def test_generate_mode_streams_a_draft_then_shows_only_what_verification_kept(indexed_settings):
+    settings = indexed_settings.model_copy(update={"answer_mode": "generate"})
+    events = list(
+        AnsweringService(settings).stream(
+            Question(text="Hvor ofte skal innstikkstedet for PVK inspiseres?", access_groups=FJORDBYEN)
+        )
+    )
     assert isinstance(events[-1], AnswerEvent)
     assert all(isinstance(e, TokenEvent) for e in events[:-1]) and len(events) > 2
+    answer = events[-1].answer
+    assert answer.raw_text and answer.model == "smollm2-135m"
+    # Whatever the 135M model wrote, nothing is shown with a citation that its passage does not support.
+    assert answer.kind in {"generated", "quote", "refusal"}
+    if answer.kind == "generated":
+        assert all(s.verified and s.citations for s in answer.sentences)
+    elif answer.kind == "quote":
+        assert answer.fallback_reason in {"not_verified", "off_topic"}
 
 
 def test_off_topic_question_is_refused_without_calling_the_model(indexed_settings):
@@ -180,13 +203,86 @@ def test_bad_questions_get_a_clear_error(service, text):
     assert error.value.user_message
 
 
-def test_a_dead_model_server_gives_a_clear_error(indexed_settings):
+def test_a_dead_model_server_gives_quotes_and_says_why(indexed_settings):
     settings = indexed_settings.model_copy(
         update={"llm_backend": "openai", "llm_base_url": "http://127.0.0.1:9/v1", "llm_timeout_s": 3, "llm_name": "dead"}
     )
-    with pytest.raises(LLMUnavailableError) as error:
-        AnsweringService(settings).answer(Question(text="Hvor ofte skal PVK inspiseres?", access_groups=FJORDBYEN))
-    assert "Språkmodellen" in error.value.user_message
+    answer = AnsweringService(settings).answer(Question(text="Hvor ofte skal PVK inspiseres?", access_groups=FJORDBYEN))
+    assert answer.kind == "quote" and answer.fallback_reason == "model_unavailable"
+    assert "minst hver 8. time" in answer.text
+    assert any("Språkmodellen svarer ikke" in notice for notice in answer.notices)
+
+
+def test_an_unsupported_sentence_is_removed_and_the_rest_shown(indexed_settings):
+    reply = (
+        "Innstikkstedet skal inspiseres minst hver 8. time [1]. "
+        "PVK skal byttes hver 72. time [1]."  # not in any source
+    )
+    with ScriptedLLMServer(reply) as server:
+        answer = _scripted_service(indexed_settings, server).answer(
+            Question(text="Hvor ofte skal PVK inspiseres?", access_groups=FJORDBYEN)
+        )
+    assert answer.kind == "generated"
+    assert answer.text == "Innstikkstedet skal inspiseres minst hver 8. time [1]."
+    assert answer.removed_sentences == ["PVK skal byttes hver 72. time."]
+    assert any("fjernet fordi kildene ikke støtter dem" in n for n in answer.notices)
+    assert answer.citations[0].highlights and "hver 8. time" in answer.citations[0].highlights[0]
+
+
+def test_the_system_prompt_read_back_is_never_shown_as_an_answer(indexed_settings):
+    # The report's case: the instructions echoed with a dose that is in no source, "cited" to the guideline.
+    reply = (
+        "Svar bare ut fra de nummererte kildene i meldingen fra brukeren. Bruk ikke egen kunnskap. "
+        "Gi 1 g paracetamol [1]."
+    )
+    with ScriptedLLMServer(reply) as server:
+        answer = _scripted_service(indexed_settings, server).answer(
+            Question(text="Hvor raskt skal antibiotika gis ved mistenkt sepsis med organsvikt?", access_groups=FJORDBYEN)
+        )
+    assert "paracetamol" not in answer.text and "nummererte kildene" not in answer.text
+    # The model's answer could not be verified: the right passage was found, so quotes, not "not covered".
+    assert answer.kind == "quote" and answer.fallback_reason == "not_verified"
+    assert "innen 1 time" in answer.text
+
+
+def test_supported_sentences_that_miss_the_question_are_not_shown_as_the_answer(indexed_settings):
+    # The report's PVK case: true sentences from the right passage (the one that holds the answer),
+    # about flushing and dressings, not about how often the site is inspected.
+    reply = (
+        "Skyll med 10 ml NaCl 9 mg/ml før og etter hver medikamentadministrasjon [1]. "
+        "Bandasjen skiftes hver 7. dag, eller tidligere hvis den er løs, fuktig eller synlig skitten [1]."
+    )
+    with ScriptedLLMServer(reply) as server:
+        answer = _scripted_service(indexed_settings, server).answer(
+            Question(text="Hvor ofte skal innstikkstedet for PVK inspiseres?", access_groups=FJORDBYEN)
+        )
+    assert answer.kind == "quote" and answer.fallback_reason == "off_topic", answer.text
+    assert "minst hver 8. time" in answer.text
+    assert answer.addresses_question is not None
+
+
+def test_the_answerability_gate_refuses_a_near_miss_before_the_model_writes(indexed_settings):
+    with ScriptedLLMServer("Barn får 0,01 mg/kg [1].", json_reply='{"answerable": false, "sources": []}') as server:
+        answer = _scripted_service(indexed_settings, server).answer(
+            Question(text="Hvor ofte skal innstikkstedet for PVK inspiseres?", access_groups=FJORDBYEN)
+        )
+        assert len(server.gate_requests) == 1 and server.answer_requests == []
+        schema = server.gate_requests[0]["response_format"]
+    assert schema["type"] == "json_object" and schema["schema"]["required"] == ["answerable", "sources"]
+    assert answer.refused and answer.refusal_reason == "sources_do_not_answer"
+    assert "retningslinjene" not in answer.text  # documents were found: the guidelines are not blamed
+    assert answer.gate is not None and not answer.gate.answerable and answer.gate.prompt_tokens > 0
+
+
+def test_the_gate_is_one_setting_to_turn_off_and_an_unreadable_verdict_lets_the_answer_through(indexed_settings):
+    reply = "Innstikkstedet skal inspiseres minst hver 8. time [1]."
+    question = Question(text="Hvor ofte skal PVK inspiseres?", access_groups=FJORDBYEN)
+    with ScriptedLLMServer(reply) as server:
+        off = _scripted_service(indexed_settings, server, answerability_gate="off").answer(question)
+        assert server.gate_requests == [] and off.gate is None and off.kind == "generated"
+    with ScriptedLLMServer(reply, json_reply="ja, kildene svarer") as server:
+        unreadable = _scripted_service(indexed_settings, server).answer(question)
+    assert unreadable.kind == "generated" and unreadable.gate is not None and unreadable.gate.error
 
 
 @pytest.mark.slow
@@ -196,8 +292,11 @@ def test_http_backend_against_a_real_llama_cpp_server(indexed_settings, llama_se
     )
     events = list(AnsweringService(settings).stream(Question(text="Hvor ofte skal PVK inspiseres?", access_groups=FJORDBYEN)))
     answer = events[-1].answer
-    assert sum(isinstance(e, TokenEvent) for e in events) > 2
-    assert answer.model == "smollm2-server" and answer.raw_text
+    # The gate asked the real server for a grammar-constrained verdict first.
+    assert answer.gate is not None and (answer.gate.error or answer.gate.completion_tokens > 0)
+    if answer.gate.answerable:
+        assert sum(isinstance(e, TokenEvent) for e in events) > 2 and answer.raw_text
+    assert answer.model == "smollm2-server"
     assert answer.refused or answer.citations
 
 
@@ -211,3 +310,14 @@ def test_an_unknown_model_name_is_a_clear_error(service):
     with pytest.raises(ConfigurationError) as error:
         service.answer(Question(text="Hvor ofte skal PVK inspiseres?", access_groups=FJORDBYEN, model="finnes-ikke"))
     assert "finnes-ikke" in error.value.user_message
+
+
+def test_in_quote_mode_a_new_question_is_not_bent_towards_the_previous_topic(service):
+    history = [
+        ChatTurn(role="user", content="Hvor raskt skal antibiotika gis ved mistenkt sepsis med organsvikt?"),
+        ChatTurn(role="assistant", content="«... innen 1 time ...» [1]"),
+    ]
+    question = "Kor ofte skal innstikkstaden for perifert venekateter inspiserast?"
+    answer = service.answer(Question(text=question, history=history, access_groups=NORDLIA))
+    assert answer.standalone_question == question
+    assert PVK_NORDLIA in {c.passage.doc_id for c in answer.citations}

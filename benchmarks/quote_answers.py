@@ -1,0 +1,174 @@
+"""Quote answers (sitatsvar) on the gold set: key-fact recall, refusals, latency.
+
+    python -m benchmarks.quote_answers              # writes benchmarks/results/quote_answers.{json,md}
+    python -m benchmarks.quote_answers --runs 3     # more timing runs
+
+For every gold question the service answers with `answer_mode=quote` through
+the real pipeline (embedded Qdrant over data/sample, the default embedder):
+
+- key-fact recall: for answerable questions, the share whose every key fact
+  is in the quoted text (and the share with at least one);
+- refusals: answerable questions refused (false refusals) and unanswerable ones
+  refused, per language, at the configured thresholds;
+- latency: p50/p95 of the whole answer (retrieval + quote selection), and of
+  the quote step alone, after one warm-up pass.
+
+It also sweeps the threshold of how well the best quote must address the
+question (`addresses_threshold`), which is how that default was chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import percentile, write_result
+from eval.questions import load_questions
+from ingest.pipeline import ingest_path
+from rag.models import Question
+from rag.service import AnsweringService
+from rag.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+THRESHOLDS = [round(0.05 * i, 2) for i in range(0, 15)]
+
+
+def _contains(text: str, fact: str) -> bool:
+    return " ".join(fact.lower().split()) in " ".join(text.lower().split())
+
+
+def run(data_dir: Path, runs: int) -> dict:
+    settings = Settings(data_dir=data_dir, qdrant_url="", _env_file=None, answer_mode="quote", audit_enabled=False)
+    ingest_path(settings, REPO / "data" / "sample", progress=False)
+    service = AnsweringService(settings)
+    gold = load_questions(REPO / "eval" / "data" / "gold.jsonl")
+    rows = []
+    for _ in range(max(1, runs) + 1):  # the first pass warms caches and is not timed
+        rows = []
+        for item in gold:
+            question = Question(text=item.question, access_groups=item.access_groups)
+            started = time.perf_counter()
+            answer = service.answer(question)
+            total_ms = (time.perf_counter() - started) * 1000
+            shown = answer.text if not answer.refused else ""
+            facts = [_contains(shown, f) for f in item.key_facts]
+            rows.append(
+                {
+                    "id": item.id,
+                    "language": item.language,
+                    "answerable": item.answerable,
+                    "refused": answer.refused,
+                    "refusal_reason": answer.refusal_reason,
+                    "addresses": answer.addresses_question,
+                    "all_facts": bool(facts) and all(facts),
+                    "any_fact": any(facts),
+                    "total_ms": total_ms,
+                    "quote_ms": answer.timings.quote_ms,
+                }
+            )
+    return summarize(rows, settings)
+
+
+def summarize(rows: list[dict], settings: Settings) -> dict:
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    by_language = {}
+    for language in ("nb", "nn", "en"):
+        a = [r for r in answerable if r["language"] == language]
+        u = [r for r in unanswerable if r["language"] == language]
+        by_language[language] = {
+            "answerable": len(a),
+            "unanswerable": len(u),
+            "all_key_facts": _share(a, "all_facts"),
+            "false_refusals": _share(a, "refused"),
+            "unanswerable_refused": _share(u, "refused"),
+        }
+    # The sweep: what a different addresses_threshold would have done (floor refusals stay).
+    sweep = []
+    for threshold in THRESHOLDS:
+        def refused(r: dict) -> bool:
+            return r["refusal_reason"] == "no_relevant_sources" or (r["addresses"] or 0.0) < threshold
+
+        sweep.append(
+            {
+                "threshold": threshold,
+                "key_fact_recall": sum(r["all_facts"] and not refused(r) for r in answerable) / max(1, len(answerable)),
+                "false_refusals": sum(refused(r) for r in answerable) / max(1, len(answerable)),
+                "unanswerable_refused": sum(refused(r) for r in unanswerable) / max(1, len(unanswerable)),
+            }
+        )
+    total = [r["total_ms"] for r in rows]
+    quote = [r["quote_ms"] for r in rows if r["quote_ms"]]
+    return {
+        "settings": {"addresses_threshold": settings.addresses_threshold, "min_relevance": settings.min_relevance,
+                     "quote_max_sentences": settings.quote_max_sentences, "top_k": settings.top_k},
+        "questions": len(rows),
+        "key_fact_recall_all": _share(answerable, "all_facts"),
+        "key_fact_recall_any": _share(answerable, "any_fact"),
+        "false_refusals": _share(answerable, "refused"),
+        "unanswerable_refused": _share(unanswerable, "refused"),
+        "by_language": by_language,
+        "latency_ms": {
+            "answer_p50": statistics.median(total), "answer_p95": percentile(total, 0.95),
+            "quote_step_p50": statistics.median(quote) if quote else None,
+            "quote_step_p95": percentile(quote, 0.95) if quote else None,
+        },
+        "threshold_sweep": sweep,
+        "misses": [r["id"] for r in answerable if not r["all_facts"]],
+    }
+
+
+def _share(rows: list[dict], key: str) -> float | None:
+    return round(sum(bool(r[key]) for r in rows) / len(rows), 3) if rows else None
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        "# Quote answers (sitatsvar) on the gold set",
+        "",
+        f"{result['questions']} questions; settings {result['settings']}.",
+        "",
+        f"- Answerable questions with every key fact quoted: **{result['key_fact_recall_all']:.1%}** "
+        f"(at least one: {result['key_fact_recall_any']:.1%})",
+        f"- False refusals: {result['false_refusals']:.1%}; unanswerable refused: {result['unanswerable_refused']:.1%}",
+        f"- Latency (ms): answer p50 {result['latency_ms']['answer_p50']:.0f}, p95 {result['latency_ms']['answer_p95']:.0f}; "
+        f"quote step p50 {result['latency_ms']['quote_step_p50'] or 0:.0f}, p95 {result['latency_ms']['quote_step_p95'] or 0:.0f}",
+        "",
+        "| Language | Answerable | Unanswerable | All key facts | False refusals | Unanswerable refused |",
+        "|---|---|---|---|---|---|",
+    ]
+    for language, row in result["by_language"].items():
+        def pct(v):  # type: ignore[no-untyped-def]
+            return "–" if v is None else f"{v:.0%}"
+
+        lines.append(
+            f"| {language} | {row['answerable']} | {row['unanswerable']} | {pct(row['all_key_facts'])} | "
+            f"{pct(row['false_refusals'])} | {pct(row['unanswerable_refused'])} |"
+        )
+    lines += ["", "Threshold sweep (`addresses_threshold`):", "", "| Threshold | Key-fact recall | False refusals | Unanswerable refused |", "|---|---|---|---|"]
+    for row in result["threshold_sweep"]:
+        lines.append(
+            f"| {row['threshold']:.2f} | {row['key_fact_recall']:.1%} | {row['false_refusals']:.1%} | {row['unanswerable_refused']:.1%} |"
+        )
+    lines += ["", f"Answerable questions without every key fact: {', '.join(result['misses']) or 'none'}"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1, help="Timed passes over the gold set")
+    parser.add_argument("--data-dir", type=Path, default=None, help="Index folder (default: a temporary one)")
+    parser.add_argument("--name", default="quote_answers", help="Results file name")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run(args.data_dir or Path(tmp), args.runs)
+    write_result(args.name, result, markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()

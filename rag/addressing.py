@@ -1,0 +1,183 @@
+"""Does a text answer *this* question? Used to rank quote sentences and to
+refuse a generated answer whose true sentences are about something else.
+
+The PVK case is the reason: asked how often the insertion site is inspected,
+a small model copied the insertion steps from the right passage; every
+sentence was supported, none answered the question. Three signals catch it:
+
+- coverage: the share of the question's content terms (stemmed, question
+  words and stop words out) that the text contains;
+- intent: a question asking *how often*, *how much* or *how fast* is only
+  answered by a text with a frequency, a dose or a time in it;
+- dense: the multilingual embedder's query-to-passage similarity, which
+  carries English questions over Norwegian text, rescaled by a calibrated band.
+
+Weights and bands are calibrated on the gold set by
+`benchmarks/quote_answers.py`; the threshold is the setting `addresses_threshold`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from rag.text import analyze, normalize
+
+# Words that make a question a question but say nothing about its topic.
+_QUESTION_WORDS = frozenset(
+    analyze(
+        "hva hvilken hvilke hvem hvor hvordan hvorfor når kva kven kvar korleis kvifor kor "
+        "what which who where how why when ofte often mye mykje much many mange lenge long "
+        "raskt fort fast soon quickly snart skal bør må kan should must can do does is are "
+        "gjelder gjeld anbefales anbefalt recommended recommend"
+    )
+)
+
+_NUMBER = r"\d+(?:[.,]\d+)?"
+_DOSE_UNIT = r"(?:mg|g|mcg|μg|µg|ml|l|ie|iu|e|mmol|mg/kg|ml/kg|μg/kg|mcg/kg|enheter|units)\b"
+_TIME_UNIT = (
+    r"(?:min\w*|sek\w*|sec\w*|t|time|timer|timar|timen|h|hours?|døgn|dag\w*|days?|uke\w*|veke\w*|weeks?"
+    r"|måned\w*|månad\w*|months?)\b"
+)
+
+# (what the question asks, pattern in the question, pattern a text answering it must contain)
+_INTENTS: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
+    (
+        "frequency",
+        re.compile(r"\b(?:hvor|kor)\s+ofte\b|\bhow\s+often\b|\bintervall\w*|\bfrequen\w+|\bhyppig\w*", re.I),
+        re.compile(
+            rf"\b(?:hver|hvert|kvar|kvart|every|each)\b|\b(?:ganger?|gonger|times)\b|\d\s*x\b|\bx\s*\d"
+            rf"|\bper\s+(?:døgn|dag|time|uke|veke|day|hour|week)\b|/\s*(?:døgn|dag|t|time|uke)\b"
+            rf"|\b(?:daglig|dagleg|daily|ukentlig|ukentleg|weekly|timelig|hourly|kontinuerlig\w*)\b",
+            re.I,
+        ),
+    ),
+    (
+        "dose",
+        re.compile(r"\bdos\w*|\b(?:hvor|kor)\s+(?:mye|mykje|mykje)\b|\bhow\s+much\b|\bmengde\b|\bdosage\b", re.I),
+        re.compile(rf"{_NUMBER}\s*{_DOSE_UNIT}", re.I),
+    ),
+    (
+        "time",
+        re.compile(
+            r"\b(?:hvor|kor)\s+(?:raskt|fort|snart|lenge|lang\s+tid)\b|\bhow\s+(?:fast|soon|quickly|long)\b"
+            r"|\binnen\s+(?:hvor|kor)\b|\bwithin\s+how\b|\btidsfrist\w*|\bdeadline\b",
+            re.I,
+        ),
+        re.compile(rf"{_NUMBER}\s*\.?\s*{_TIME_UNIT}|\b(?:umiddelbart|straks|omgående|immediately)\b", re.I),
+    ),
+    (
+        "number",
+        re.compile(
+            r"\b(?:hvor|kor)\s+mange\b|\bhow\s+many\b|\bgrense\w*|\bthreshold\b|\bcut-?off\b|\bhvilken\s+verdi\b",
+            re.I,
+        ),
+        re.compile(rf"{_NUMBER}"),
+    ),
+)
+
+
+class QueryEmbedder(Protocol):
+    def embed_queries(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class AddressingWeights:
+    coverage: float
+    intent: float
+    dense: float
+    dense_low: float  # query-passage cosine that counts 0
+    dense_high: float  # ... and 1
+
+
+# What a text keeps of its score when it lacks what the question asks for.
+INTENT_MISSING_FACTOR = 0.8
+
+# Calibrated by benchmarks/quote_answers.py on the gold set (see its results file).
+WEIGHTS = AddressingWeights(coverage=0.45, intent=0.2, dense=0.5, dense_low=0.76, dense_high=0.86)
+
+
+@dataclass
+class QuestionProfile:
+    """What a text must contain to answer a question."""
+
+    text: str
+    terms: frozenset[str]
+    intents: list[tuple[str, re.Pattern[str]]] = field(default_factory=list)
+    vector: np.ndarray | None = None
+
+
+def profile(question: str, embedder: QueryEmbedder | None = None) -> QuestionProfile:
+    terms = frozenset(t for t in analyze(question) if t not in _QUESTION_WORDS)
+    intents = [(name, answer) for name, asks, answer in _INTENTS if asks.search(question)]
+    vector = embedder.embed_queries([question])[0] if embedder is not None else None
+    return QuestionProfile(question, terms, intents, vector)
+
+
+# Norwegian writes compounds as one word ("adrenalindosen", "gentamicinspeil"): a question
+# term this long that begins a word of the text (or a word that begins it) counts as found.
+COMPOUND_MIN_CHARS = 4
+
+
+def coverage(question: QuestionProfile, text: str) -> float:
+    """Share of the question's terms in `text`, compounds included."""
+    if not question.terms:
+        return 0.0
+    words = set(analyze(text))
+    return sum(_found(term, words) for term in question.terms) / len(question.terms)
+
+
+def _found(term: str, words: set[str]) -> bool:
+    if term in words:
+        return True
+    if len(term) < COMPOUND_MIN_CHARS:
+        return False
+    return any(word.startswith(term) or (len(word) > COMPOUND_MIN_CHARS and term.startswith(word)) for word in words)
+
+
+def intent_met(question: QuestionProfile, text: str) -> float | None:
+    """1 when the text has what the question asks for (a frequency, a dose ...),
+    0 when it lacks it, None when the question asks for nothing in particular."""
+    if not question.intents:
+        return None
+    plain = normalize(text)
+    return 1.0 if any(pattern.search(plain) for _, pattern in question.intents) else 0.0
+
+
+def dense_score(question: QuestionProfile, passage_vector: np.ndarray | None, weights: AddressingWeights = WEIGHTS) -> float:
+    if question.vector is None or passage_vector is None:
+        return 0.0
+    cosine = float(np.dot(question.vector, passage_vector))
+    return float(min(1.0, max(0.0, (cosine - weights.dense_low) / (weights.dense_high - weights.dense_low))))
+
+
+def addresses(
+    question: QuestionProfile,
+    text: str,
+    passage_vector: np.ndarray | None = None,
+    weights: AddressingWeights = WEIGHTS,
+    *,
+    context: str = "",
+) -> float:
+    """0-1: how well `text` answers the question. `context` (a heading) counts
+    for half of the coverage: a sentence under "Inspeksjon" is about inspection."""
+    cover = coverage(question, text)
+    if context:
+        cover = (cover + coverage(question, f"{context}\n{text}")) / 2
+    intent = intent_met(question, text)
+    dense = dense_score(question, passage_vector, weights)
+    use_dense = question.vector is not None and passage_vector is not None
+    parts = [(weights.coverage, cover)]
+    if intent is not None:
+        parts.append((weights.intent, intent))
+    if use_dense:
+        parts.append((weights.dense, dense))
+    total = sum(w for w, _ in parts)
+    score = sum(w * v for w, v in parts) / total if total else 0.0
+    # A question that asks how often / how much is not answered without one.
+    return score * INTENT_MISSING_FACTOR if intent == 0.0 else score

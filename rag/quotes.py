@@ -1,0 +1,184 @@
+"""Sitatsvar: an answer quoted verbatim from the retrieved passages, no language model.
+
+One to three sentences that best answer the question, each exactly as it
+stands in its source and cited to it. Faithful by construction and fast; it
+is the answer when no capable model is configured (`answer_mode=quote`, or
+`auto` with the bundled toy model), when the model is down, and when the
+model's own answer could not be verified.
+
+Sentences are ranked with retrieval signals (`rag.addressing`): the question's
+terms in the sentence (its heading counts at half weight), whether it holds
+what the question asks for (a frequency, a dose, a time), the embedder's
+query-to-passage similarity, and the rank of its passage. A list intro ("Gjør
+slik:") brings the lines after it, and a sentence that leans on the one before
+("Dosen kan gjentas ...") brings that one, so a quote reads on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.addressing import QueryEmbedder, QuestionProfile, addresses
+from rag.citations import segments
+from rag.models import AnswerSentence, Citation, Language, Passage
+
+# Sentences ranked by the cheap signals before the embedder scores the best of them.
+DENSE_CANDIDATES = 12
+# A further quote must score at least this share of the best one.
+FOLLOWER_SHARE = 0.6
+# The passage's retrieval rank lowers its sentences' scores by this much per rank.
+RANK_PENALTY = 0.03
+# A sentence shorter than this (in words) with no number is a fragment, not an answer.
+MIN_WORDS = 3
+# Two quotes sharing this share of their words say the same thing (overlapping chunks
+# repeat sentences; table rows share most words but not their values, so this is high).
+DUPLICATE_OVERLAP = 0.95
+# Lines a list intro brings with it.
+MAX_LIST_LINES = 6
+
+# Sentences that lean on the sentence before them.
+_ANAPHORA = re.compile(
+    r"^(?:den|det|dette|denne|disse|dei|desse|dosen|doseringa|dosering|it|this|these|they|the dose|"
+    r"deretter|så|da|etterpå|then|ved\s+manglende|if\s+not)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"\w+")
+
+INTRO: dict[Language, str] = {
+    "nb": "Sitater fra kildene, ordrett (ikke skrevet av en språkmodell):",
+    "nn": "Sitat frå kjeldene, ordrett (ikkje skrive av ein språkmodell):",
+    "en": "Quotes from the sources, verbatim in Norwegian (not written by a language model):",
+}
+
+
+@dataclass
+class _Candidate:
+    passage_index: int
+    sentence_index: int
+    text: str
+    heading: str
+    score: float = 0.0
+
+
+@dataclass
+class QuoteAnswer:
+    text: str
+    sentences: list[AnswerSentence]
+    citations: list[Citation]
+    best_score: float
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text)}
+
+
+def _is_quotable(text: str, heading: bool) -> bool:
+    if heading and not text.rstrip().endswith(":"):
+        return False
+    words = text.split()
+    return len(words) >= MIN_WORDS or any(ch.isdigit() for ch in text)
+
+
+def _candidates(passages: list[Passage]) -> tuple[list[_Candidate], dict[tuple[int, int], str], dict[int, int]]:
+    found: list[_Candidate] = []
+    sentences: dict[tuple[int, int], str] = {}
+    counts: dict[int, int] = {}
+    for p_index, passage in enumerate(passages):
+        parts = segments(passage.text)
+        counts[p_index] = len(parts)
+        for s_index, segment in enumerate(parts):
+            sentences[(p_index, s_index)] = segment.text
+            if _is_quotable(segment.text, segment.heading):
+                found.append(_Candidate(p_index, s_index, segment.text, " > ".join([passage.title, *passage.heading_path])))
+    return found, sentences, counts
+
+
+def rank_sentences(
+    question: QuestionProfile, passages: list[Passage], embedder: QueryEmbedder | None
+) -> tuple[list[_Candidate], dict[tuple[int, int], str], dict[int, int]]:
+    candidates, sentences, counts = _candidates(passages)
+    for candidate in candidates:
+        candidate.score = addresses(question, candidate.text, None, context=candidate.heading)
+        candidate.score -= RANK_PENALTY * candidate.passage_index
+    candidates.sort(key=lambda c: c.score, reverse=True)
+    if embedder is not None and question.vector is not None and candidates:
+        head = candidates[:DENSE_CANDIDATES]
+        vectors = embedder.embed_passages([c.text for c in head])
+        for candidate, vector in zip(head, vectors, strict=True):
+            candidate.score = addresses(question, candidate.text, np.asarray(vector), context=candidate.heading)
+            candidate.score -= RANK_PENALTY * candidate.passage_index
+        head.sort(key=lambda c: c.score, reverse=True)
+        candidates = head
+    return candidates, sentences, counts
+
+
+def _with_context(candidate: _Candidate, sentences: dict[tuple[int, int], str], counts: dict[int, int]) -> list[int]:
+    """Sentence indexes to quote for a candidate: itself, the sentence it leans on, a list it introduces."""
+    p, s = candidate.passage_index, candidate.sentence_index
+    indexes = [s]
+    if s > 0 and _ANAPHORA.match(candidate.text):
+        indexes.insert(0, s - 1)
+    if candidate.text.rstrip().endswith(":"):
+        indexes.extend(range(s + 1, min(counts[p], s + 1 + MAX_LIST_LINES)))
+    return indexes
+
+
+def quote_answer(
+    question: QuestionProfile,
+    passages: list[Passage],
+    embedder: QueryEmbedder | None,
+    *,
+    language: Language,
+    max_sentences: int,
+) -> QuoteAnswer | None:
+    """The best one to `max_sentences` quotes, or None when no passage has a quotable sentence."""
+    ranked, sentences, counts = rank_sentences(question, passages, embedder)
+    if not ranked:
+        return None
+    best = ranked[0].score
+    chosen: list[tuple[int, list[int]]] = []
+    taken: set[tuple[int, int]] = set()
+    for candidate in ranked:
+        if len(chosen) >= max_sentences or (chosen and candidate.score < FOLLOWER_SHARE * best):
+            break
+        indexes = [i for i in _with_context(candidate, sentences, counts) if (candidate.passage_index, i) not in taken]
+        if not indexes:
+            continue
+        words = _words(" ".join(sentences[(candidate.passage_index, i)] for i in indexes))
+        if any(_overlap(words, _words(" ".join(sentences[(p, i)] for i in idx))) > DUPLICATE_OVERLAP for p, idx in chosen):
+            continue
+        chosen.append((candidate.passage_index, indexes))
+        taken.update((candidate.passage_index, i) for i in indexes)
+
+    # Cite in order of first appearance, quote in the ranked order.
+    numbers: dict[int, int] = {}
+    citations: list[Citation] = []
+    answer_sentences: list[AnswerSentence] = []
+    for paragraph, (p_index, indexes) in enumerate(chosen):
+        if p_index not in numbers:
+            numbers[p_index] = len(numbers) + 1
+            citations.append(Citation(number=numbers[p_index], passage=passages[p_index], support=1.0))
+        citation = citations[numbers[p_index] - 1]
+        for i in indexes:
+            text = sentences[(p_index, i)]
+            citation.sentences.append(text)
+            citation.highlights.append(text)
+            answer_sentences.append(
+                AnswerSentence(
+                    text=text, citations=[numbers[p_index]], verified=True, support=1.0, evidence=text,
+                    quote=True, paragraph=paragraph,
+                )
+            )
+    lines = [INTRO[language]]
+    for paragraph in range(len(chosen)):
+        quoted = " ".join(s.text for s in answer_sentences if s.paragraph == paragraph)
+        number = answer_sentences[[s.paragraph for s in answer_sentences].index(paragraph)].citations[0]
+        lines.append(f"«{quoted}» [{number}]")
+    return QuoteAnswer(text="\n".join(lines), sentences=answer_sentences, citations=citations, best_score=best)
+
+
+def _overlap(a: set[str], b: set[str]) -> float:
+    return len(a & b) / min(len(a), len(b)) if a and b else 0.0
