@@ -41,8 +41,9 @@ import httpx
 
 from benchmarks.common import REPO, median, percentile, write_result
 from rag.settings import Settings
-from tests.teams.activities import personal_message
-from tests.teams.conftest import running_bot, running_connector
+from tests.teams.activities import member_json, personal_message
+from tests.teams.conftest import running_bot
+from tests.teams.connector import Connector
 from tests.teams.slotted_llm import SlottedLLMServer
 from ui.teams.bot import BUSY_NOTICE
 from ui.teams.server import MESSAGING_ENDPOINT
@@ -75,6 +76,16 @@ def _user(n: int) -> dict:
     }
 
 
+@contextlib.contextmanager
+def _connector(users: int) -> Iterator[Connector]:
+    """The connector stand-in, knowing every load user (the bot looks up their UPN)."""
+    stand_in = Connector(members={_user(n)["id"]: member_json(_user(n)) for n in range(users)}).start()
+    try:
+        yield stand_in
+    finally:
+        stand_in.stop()
+
+
 def _index(data_dir: Path) -> None:
     from ingest.pipeline import ingest_path
 
@@ -102,7 +113,7 @@ def _model(setup: str, args: argparse.Namespace) -> Iterator[dict]:
 
 
 def _run(setup: str, args: argparse.Namespace, data_dir: Path) -> dict:
-    with _model(setup, args) as changes, running_connector() as connector:
+    with _model(setup, args) as changes, _connector(args.conversations + 1) as connector:
         server = changes.pop("_server", None)
         group_map = data_dir / f"groups-{setup}.yaml"
         group_map.write_text(
