@@ -31,11 +31,11 @@ from microsoft_teams.api.models.error import HttpError, InnerHttpError
 from microsoft_teams.apps import ActivityContext, App
 
 from rag.errors import FagpratError
-from rag.models import Answer, Passage, Question
+from rag.models import Answer, Question
 from rag.settings import Settings
 from ui.feedback import FeedbackRecord, FeedbackStore, cited_sources
 from ui.teams.admission import AnswerQueue, ConversationBusy
-from ui.teams.cards import COMMENT_INPUT_ID, FEEDBACK_VERB
+from ui.teams.cards import COMMENT_INPUT_ID, FEEDBACK_VERB, DocumentLink
 from ui.teams.history import ConversationHistory
 from ui.teams.identity import IdentityResolver, tenant_of
 from ui.teams.incoming import is_addressed_to_bot, is_reset_command, question_text
@@ -61,9 +61,6 @@ FEEDBACK_INVALID = "Tilbakemeldingen kunne ikke lagres."
 
 ServiceFactory = Callable[[], Any]
 """Returns the answering service (rag.service.AnsweringService) on first use."""
-
-DocumentLink = Callable[[Passage], "str | None"]
-"""A local source's address in the web chat's document route, or None (show the title only)."""
 
 
 class FagpratBot:

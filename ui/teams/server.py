@@ -31,6 +31,7 @@ from ui.documents import document_url
 from ui.feedback import FeedbackStore
 from ui.teams.admission import AnswerQueue, answer_slots
 from ui.teams.bot import FagpratBot, ServiceFactory
+from ui.teams.cards import DocumentLink
 from ui.teams.graph import GraphClient, GraphRejected, GraphUnavailable
 from ui.teams.history import ConversationHistory
 from ui.teams.identity import EntraGroupDirectory, IdentityResolver
@@ -167,7 +168,7 @@ def _entra_directory(settings: Settings, max_users: int) -> EntraGroupDirectory 
     )
 
 
-def _document_link(settings: Settings):  # type: ignore[no-untyped-def]
+def _document_link(settings: Settings) -> DocumentLink:
     def link(passage: Passage) -> str | None:
         return document_url(settings, passage)
 
