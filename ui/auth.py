@@ -280,11 +280,13 @@ def jwt_claims(token: str | None) -> dict:
 
 
 def entra_groups(raw_user_data: Mapping, token: str | None, id_token: str | None = None) -> list[str]:
-    """Entra group ids (or names) from the sign-in.
+    """Entra group object ids from the sign-in.
 
     The ``groups`` claim is in the ID token (``azure-ad-hybrid`` provider) and in
     tokens for our own API when the app registration emits group claims; a
-    Graph ``memberOf`` answer in the user data is honoured too.
+    Graph ``memberOf`` answer in the user data is honoured too. Only ids: display
+    names are not unique, and staff may create groups with any name, so a name
+    could grant access (the Teams bot matches by id for the same reason).
     """
     groups: list[str] = []
     for claims in (jwt_claims(id_token), jwt_claims(token), raw_user_data):
@@ -294,7 +296,8 @@ def entra_groups(raw_user_data: Mapping, token: str | None, id_token: str | None
         groups.extend(str(g) for g in value)
     for member in raw_user_data.get("memberOf", []) or []:
         if isinstance(member, Mapping):
-            groups.extend(str(member[k]) for k in ("id", "displayName") if member.get(k))
+            if member.get("id"):
+                groups.append(str(member["id"]))
     return list(dict.fromkeys(groups))
 
 

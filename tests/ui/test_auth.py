@@ -193,10 +193,11 @@ def test_the_example_users_file_has_no_usable_password():
 # --- Entra ID -------------------------------------------------------------------------
 
 
-def test_entra_groups_are_read_from_the_id_token_and_user_data():
+def test_entra_groups_are_read_from_the_id_token_and_user_data_by_id_never_by_name():
     id_token = _jwt({"groups": ["2b7d8e90-aaaa"], "oid": "x"})
     raw = {"memberOf": [{"id": "g-1", "displayName": "Nordlia-legar"}]}
-    assert entra_groups(raw, token="opaque-token", id_token=id_token) == ["2b7d8e90-aaaa", "g-1", "Nordlia-legar"]
+    # A display name is not unique and may be chosen by anyone who can create a group.
+    assert entra_groups(raw, token="opaque-token", id_token=id_token) == ["2b7d8e90-aaaa", "g-1"]
 
 
 def test_oauth_user_gets_default_plus_mapped_groups(settings):
