@@ -1,16 +1,14 @@
 """Answering speed on the default model and CPU.
 
-1. Retrieval latency p50/p95 (hybrid query: embed + dense & BM25 prefetch +
-   RRF) on the sample corpus, and on generated collections of 10,000 and
-   100,000 chunks in embedded Qdrant. The generated points carry random unit
-   dense vectors and BM25 vectors of sample-corpus text: embedded Qdrant's cost
-   is the scan, which does not depend on what the vectors mean, and embedding
-   100,000 chunks on this CPU would take longer than the measurement itself.
+1. Retrieval latency p50/p95 (hybrid query: embed + dense & BM25 candidates +
+   RRF) on the sample corpus and, with --sizes, on generated collections with
+   random unit dense vectors and BM25 vectors of sample-corpus text. The store
+   at scale, with real embeddings and recall, is benchmarks/store_scale.py.
 2. Time to first token and decode tokens/s through the service versus
    llama-cpp-python called directly with the same messages and settings
    (runs alternate, medians reported), and peak memory.
 
-    python -m benchmarks.answer_latency [--sizes 10000 100000] [--runs 5]
+    python -m benchmarks.answer_latency [--sizes 10000] [--runs 5]
 """
 
 from __future__ import annotations
@@ -168,7 +166,7 @@ def _generation(settings: Settings, runs: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=5, help="Passes over the question list per corpus")
     parser.add_argument("--name", default="answer_latency", help="Results file name (benchmarks/results/NAME.md)")

@@ -312,7 +312,13 @@ def optimize_in_child(shard: Path, writer_lock: IO[str], *, progress: bool, poin
     from tqdm import tqdm
 
     command = [sys.executable, "-m", "rag.store.edge_optimize", str(shard)]
-    child = subprocess.Popen(command, pass_fds=(writer_lock.fileno(),), preexec_fn=_die_with_parent, stderr=subprocess.PIPE)
+    prctl = _prctl()  # resolved here: the child may not import or take locks between fork and exec
+
+    def die_with_parent() -> None:
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    child = subprocess.Popen(command, pass_fds=(writer_lock.fileno(),), preexec_fn=die_with_parent, stderr=subprocess.PIPE)
     with tqdm(
         desc=f"Bygger søkeindeks (HNSW) etter {points} endrede tekstbiter",
         bar_format="{desc}: {elapsed}",
@@ -326,11 +332,17 @@ def optimize_in_child(shard: Path, writer_lock: IO[str], *, progress: bool, poin
         raise StoreUnavailableError(f"Building the HNSW index failed ({child.returncode}): {' '.join(detail)}")
 
 
-def _die_with_parent() -> None:
-    with suppress(Exception):
+_PR_SET_PDEATHSIG = 1
+
+
+def _prctl() -> Any:
+    """Linux's prctl(2), or None elsewhere."""
+    try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
 
 
 class EdgeEngine(Engine):

@@ -4,13 +4,15 @@
         JSON commands on stdin, one JSON answer per line on stdout:
         {"op": "count"} | {"op": "search", "dense": [...], "query": "...", "groups": [...], "limit": n}
         | {"op": "generation"}
-    python -m tests.rag.store_process <data_dir> <collection> writer <documents> <points per document>
+    python -m tests.rag.store_process <data_dir> <collection> writer <documents> <points per document> [<qdrant url>]
         writes the documents in one session, flushing often, printing each document's number
+        (to a Qdrant server when a URL is given; FAGPRAT_TEST_QDRANT_API_KEY is its key)
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -39,7 +41,10 @@ def main() -> None:
     from rag.store import SearchFilter, SparseVector, Store
 
     data_dir, collection, role = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
-    settings = Settings(data_dir=data_dir, qdrant_url="", _env_file=None)
+    url = sys.argv[6] if len(sys.argv) > 6 else ""
+    settings = Settings(
+        data_dir=data_dir, qdrant_url=url, qdrant_api_key=os.environ.get("FAGPRAT_TEST_QDRANT_API_KEY"), _env_file=None
+    )
     store = Store(settings, collection=collection)
     if role == "writer":
         import rag.store.edge as edge

@@ -13,6 +13,9 @@ is in test_store_edge.py.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -22,10 +25,10 @@ from qdrant_client import QdrantClient
 
 from rag.errors import ConfigurationError, EmbedderMismatchError
 from rag.sparse import BM25Encoder
-from rag.store import ChunkPoint, SearchFilter, SparseVector, Store
+from rag.store import ChunkPoint, SearchFilter, Store
 from rag.store.edge import EdgeEngine
 from rag.store.server import ServerEngine
-from tests.conftest import make_settings
+from tests.conftest import REPO, make_settings
 
 DIM = 8
 IDENTITY = {"model": "test-embedder", "version": "1", "query_prefix": "", "passage_prefix": "", "dimension": str(DIM)}
@@ -321,3 +324,40 @@ def test_an_alias_switches_what_readers_see(engine):
         engine.delete_collection(second.collection)  # the alias still points at it
     engine.delete_alias(alias)
     assert alias not in engine.aliases() and not reader.exists()
+
+
+# --- a writer killed midway -------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["edge", "server"])
+def test_a_writer_killed_midway_leaves_a_store_the_next_writer_completes(kind, tmp_path: Path):
+    """SIGKILL a writing process; reopen: the store answers, and a second run ends as a clean one."""
+    settings, engine = open_engine(kind, tmp_path)
+    engine.test_settings, engine.test_created = settings, []  # type: ignore[attr-defined]
+    store = new_store(engine, identity=None)
+    store.upsert([point("file:a.md", 0, "tekst", unit(0))])
+    url = [settings.qdrant_url] if kind == "server" else []
+    command = [sys.executable, "-m", "tests.rag.store_process", str(settings.data_dir), store.collection, "writer", "40", "20", *url]
+    writer = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert writer.stdout is not None
+    done = -1
+    while done < 5:
+        line = writer.stdout.readline()
+        assert line, writer.stderr.read() if writer.stderr else ""
+        done = int(line) if line.strip().isdigit() else done
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+    try:
+        reopened = Store(settings, collection=store.collection, engine=open_engine(kind, tmp_path)[1])
+        assert [d["doc_id"] for d in reopened.documents()][:1] == ["file:a.md"]  # it still answers
+        building = settings.store_path / "collections" / store.collection / "building"
+        if kind == "edge":
+            assert reopened.count() == 1, "readers see only what was published, nothing half-written"
+            assert building.exists(), "the killed writer's work is left for the next one to resume"
+        finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert finished.returncode == 0, finished.stderr[-2000:]
+        assert reopened.count() == 1 + 40 * 20
+        assert sorted(reopened.facets("doc_id").values()) == [1] + [20] * 40
+        assert not building.exists()
+    finally:
+        if kind == "server":
+            engine.delete_collection(store.collection)
+        engine.close()
