@@ -28,7 +28,7 @@ from eval.config import SETUP_ANSWER_SETTINGS, EvalConfig, EvalSetup
 from eval.datasets import load_normedqa
 from eval.models import resolved
 from eval.questions import GoldQuestion, load_questions
-from eval.records import answer_record, judge_free_scores
+from eval.records import answer_record, judge_free_scores, record_shown_text
 from rag.errors import ConfigurationError, FagpratError
 from rag.models import Answer, Question
 from rag.settings import ModelSetup, Settings
@@ -200,7 +200,8 @@ def judge_records(config: EvalConfig, records: list[dict[str, Any]], run_dir: Pa
                 str(index),
                 JudgeInput(
                     question=record["question"],
-                    answer=record["answer"],
+                    # What the user read: the shown sentences, not a quote answer's heading line.
+                    answer=record_shown_text(record) or record["answer"],
                     contexts=[p["text"] for p in record["retrieved"]],
                     reference=record["reference_answer"],
                     answerable=record["answerable"],
