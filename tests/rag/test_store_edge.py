@@ -121,8 +121,8 @@ def test_equal_scores_come_back_in_the_same_order_in_another_process(settings, s
         query["dense"], SparseVector([7], [1.0]), SearchFilter(["nasjonal"]), limit=6,
         dense_candidates=20, sparse_candidates=20, dense_weight=1.0, sparse_weight=1.0, rrf_k=60,
     )]
-    with other_process(settings.data_dir) as first, other_process(settings.data_dir) as second:
-        assert first.ask(op="search", **query) == here == second.ask(op="search", **query)
+    with other_process(settings.data_dir) as other:
+        assert other.ask(op="search", **query) == here
 
 
 def test_a_published_generation_is_never_changed_by_its_readers(settings, store):
@@ -132,10 +132,9 @@ def test_a_published_generation_is_never_changed_by_its_readers(settings, store)
         return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
     before = digest()
-    with other_process(settings.data_dir) as first, other_process(settings.data_dir) as second:
-        for reader in (first, second):
-            assert reader.ask(op="count") == 1
-            reader.ask(op="search", dense=[1.0] * DIM, sparse=[7], groups=["nasjonal"], limit=3)
+    with other_process(settings.data_dir) as other:  # two processes have it open at once
+        assert other.ask(op="count") == 1 and store.count() == 1
+        other.ask(op="search", dense=[1.0] * DIM, sparse=[7], groups=["nasjonal"], limit=3)
     store.engine.close()  # this process's own reader closes too
     assert digest() == before
 
