@@ -22,9 +22,10 @@ layout is in `edge_files.py`):
 Edge shards are created without a write-ahead log: Edge 0.9 locks a shard's
 WAL exclusively, which would allow one process per folder. Without it, a
 published generation is shared, and a writer's changes are durable once
-flushed (every `FLUSH_INTERVAL_S` and at the end). Measured with 0.9.0 (see
-tests/rag/test_store_edge.py): opening and closing a settled shard rewrites a
-few files with identical bytes; a shard killed with SIGKILL reloads.
+flushed (every `FLUSH_INTERVAL_S` and at the end). Measured with 0.9.0:
+opening and closing a settled shard rewrites a few files with identical bytes
+(tests/rag/test_store_edge.py); a writer killed with SIGKILL leaves a shard that
+reloads, and the next writer completes it (tests/rag/test_store_contract.py).
 """
 
 from __future__ import annotations
@@ -267,11 +268,16 @@ class EdgeSession:
 
     # --- the end ----------------------------------------------------------------
     def commit(self) -> None:
+        if self.shard is None:
+            unlock(self.lock)
+            return
         try:
-            if self.shard is None:
-                return
             self._optimize()
             _call("flush", self.shard.flush)
+        except BaseException:
+            self.abort()  # closes the copy, keeps it to resume, releases the lock
+            raise
+        try:
             self.shard.close()
             self.shard = None
             (self.building / "base.json").unlink()
