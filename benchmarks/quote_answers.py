@@ -92,7 +92,7 @@ def addresses_check(service: AnsweringService, gold: list, threshold: float) -> 
 
         def score(text: str) -> float:
             vector = embedder.embed_passages([text])[0] if embedder is not None else None
-            return addressing.addresses(question, text, vector)
+            return addressing.addresses(question, text, vector, addressing.ANSWER_WEIGHTS)
 
         own.append(score(item.reference_answer))
         siblings = [

@@ -21,14 +21,22 @@ from rag.llm import LLM
 from rag.models import GateVerdict, Language, Passage
 from rag.prompting import build_answer_messages, gate_system_prompt
 
-VERDICT_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "answerable": {"type": "boolean"},
-        "sources": {"type": "array", "items": {"type": "integer", "minimum": 1}},
-    },
-    "required": ["answerable", "sources"],
-}
+def verdict_schema(source_count: int) -> dict:
+    """The verdict's JSON schema. The source list is bounded by the number of sources:
+    unbounded, a small model counts on ("[1, 2, 3, ... 11, 1") until the token cap cuts the JSON."""
+    return {
+        "type": "object",
+        "properties": {
+            "answerable": {"type": "boolean"},
+            "sources": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 1, "maximum": max(source_count, 1)},
+                "maxItems": max(source_count, 1),
+            },
+        },
+        "required": ["answerable", "sources"],
+    }
+
 # The verdict is a handful of tokens; a cap keeps a looping model cheap.
 VERDICT_MAX_TOKENS = 48
 
@@ -44,7 +52,7 @@ def check_answerability(llm: LLM, question: str, passages: list[Passage], langua
         question, passages, language, llm, max_answer_tokens=VERDICT_MAX_TOKENS, system=gate_system_prompt()
     )
     prompt_tokens = sum(llm.count_tokens(str(m.content)) for m in messages)
-    reply = llm.complete_json(messages, VERDICT_SCHEMA, max_tokens=VERDICT_MAX_TOKENS)
+    reply = llm.complete_json(messages, verdict_schema(len(in_prompt)), max_tokens=VERDICT_MAX_TOKENS)
     ms = (time.perf_counter() - started) * 1000
     completion_tokens = llm.count_tokens(reply) if reply else 0
     try:

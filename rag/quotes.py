@@ -9,7 +9,7 @@ model's own answer could not be verified.
 Sentences are ranked with retrieval signals (`rag.addressing`): the question's
 terms in the sentence (its heading counts at half weight), whether it holds
 what the question asks for (a frequency, a dose, a time), the embedder's
-query-to-passage similarity, and the rank of its passage. A list intro ("Gjør
+query-to-passage similarity, and the rank and relevance of its passage. A list intro ("Gjør
 slik:") brings the lines after it, and a sentence that leans on the one before
 ("Dosen kan gjentas ...") brings that one, so a quote reads on its own.
 """
@@ -26,11 +26,13 @@ from rag.citations import segments
 from rag.models import AnswerSentence, Citation, Language, Passage
 
 # Sentences ranked by the cheap signals before the embedder scores the best of them.
-DENSE_CANDIDATES = 12
+DENSE_CANDIDATES = 16
 # A further quote must score at least this share of the best one.
 FOLLOWER_SHARE = 0.6
-# The passage's retrieval rank lowers its sentences' scores by this much per rank.
-RANK_PENALTY = 0.03
+# The passage's retrieval rank lowers its sentences' scores by this much per rank, and its
+# relevance (the floor's measure: terms and dense similarity of the whole chunk) raises them.
+RANK_PENALTY = 0.06
+PASSAGE_RELEVANCE_WEIGHT = 0.5
 # A sentence shorter than this (in words) with no number is a fragment, not an answer.
 MIN_WORDS = 3
 # Two quotes sharing this share of their words say the same thing (overlapping chunks
@@ -60,7 +62,9 @@ class _Candidate:
     sentence_index: int
     text: str
     heading: str
-    score: float = 0.0
+    surroundings: str  # the passage with its title and heading
+    score: float = 0.0  # for ranking: how well it answers, adjusted by its passage's rank and relevance
+    fit: float = 0.0  # how well it answers the question (rag.addressing), unadjusted
 
 
 @dataclass
@@ -68,7 +72,7 @@ class QuoteAnswer:
     text: str
     sentences: list[AnswerSentence]
     citations: list[Citation]
-    best_score: float
+    best_score: float  # how well the best quote answers the question (rag.addressing)
 
 
 def _words(text: str) -> set[str]:
@@ -92,7 +96,8 @@ def _candidates(passages: list[Passage]) -> tuple[list[_Candidate], dict[tuple[i
         for s_index, segment in enumerate(parts):
             sentences[(p_index, s_index)] = segment.text
             if _is_quotable(segment.text, segment.heading):
-                found.append(_Candidate(p_index, s_index, segment.text, " > ".join([passage.title, *passage.heading_path])))
+                heading = " > ".join([passage.title, *passage.heading_path])
+                found.append(_Candidate(p_index, s_index, segment.text, heading, f"{heading}\n{passage.text}"))
     return found, sentences, counts
 
 
@@ -100,16 +105,24 @@ def rank_sentences(
     question: QuestionProfile, passages: list[Passage], embedder: QueryEmbedder | None
 ) -> tuple[list[_Candidate], dict[tuple[int, int], str], dict[int, int]]:
     candidates, sentences, counts = _candidates(passages)
+
+    def score(candidate: _Candidate, vector: np.ndarray | None) -> None:
+        candidate.fit = addresses(
+            question, candidate.text, vector, context=candidate.heading, surroundings=candidate.surroundings
+        )
+        passage = passages[candidate.passage_index]
+        candidate.score = (
+            candidate.fit - RANK_PENALTY * candidate.passage_index + PASSAGE_RELEVANCE_WEIGHT * passage.relevance
+        )
+
     for candidate in candidates:
-        candidate.score = addresses(question, candidate.text, None, context=candidate.heading)
-        candidate.score -= RANK_PENALTY * candidate.passage_index
+        score(candidate, None)
     candidates.sort(key=lambda c: c.score, reverse=True)
     if embedder is not None and question.vector is not None and candidates:
         head = candidates[:DENSE_CANDIDATES]
         vectors = embedder.embed_passages([c.text for c in head])
         for candidate, vector in zip(head, vectors, strict=True):
-            candidate.score = addresses(question, candidate.text, np.asarray(vector), context=candidate.heading)
-            candidate.score -= RANK_PENALTY * candidate.passage_index
+            score(candidate, np.asarray(vector))
         head.sort(key=lambda c: c.score, reverse=True)
         candidates = head
     return candidates, sentences, counts
@@ -177,7 +190,7 @@ def quote_answer(
         quoted = " ".join(s.text for s in answer_sentences if s.paragraph == paragraph)
         number = answer_sentences[[s.paragraph for s in answer_sentences].index(paragraph)].citations[0]
         lines.append(f"«{quoted}» [{number}]")
-    return QuoteAnswer(text="\n".join(lines), sentences=answer_sentences, citations=citations, best_score=best)
+    return QuoteAnswer(text="\n".join(lines), sentences=answer_sentences, citations=citations, best_score=ranked[0].fit)
 
 
 def _overlap(a: set[str], b: set[str]) -> float:

@@ -273,7 +273,18 @@ class AnsweringService:
             keep_unverified=self.settings.keep_unverified_sentences,
         )
         shown = " ".join(s.text for s in verified.sentences if s.verified)
-        fit = addressing.addresses(self._profile(question), shown, self._passage_vector(shown)) if shown else 0.0
+        cited = "\n".join(f"{c.passage.title}\n{c.passage.text}" for c in verified.citations)
+        fit = (
+            addressing.addresses(
+                self._profile(question),
+                shown,
+                self._passage_vector(shown),
+                addressing.ANSWER_WEIGHTS,
+                surroundings=f"{shown}\n{cited}",
+            )
+            if shown
+            else 0.0
+        )
         timings.verification_ms = (time.perf_counter() - verify_started) * 1000
 
         common = dict(

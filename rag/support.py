@@ -117,7 +117,11 @@ _ROUTES = [
 _MEDICINE = re.compile(
     r"^[a-zæøå]{3,}(?:cillin|micin|mycin|oksacin|oxacin|syklin|cyklin|cycline|azol|azole|olol|pril|sartan|statin"
     r"|prazol|prazole|parin|dronat|dronate|mab|nib|kain|caine|setron|azepam|zepam|zolam|alin|aline|amin|amine"
-    r"|ridol|pramid|pramide|metason|nisolon|nisolone|sone|son)$"
+    r"|ridol|pramid|pramide|metason|methasone|kortison|cortisone|nisolon|nisolone|profen|proksen|proxen|fenak"
+    r"|fenac|kodon|codone|tanyl|adol|etamol|amol|gliptin|glinid|formin|tiazid|thiazide|semid)$"
+    # Common ones without a telling stem.
+    r"|^(?:morfin|morphine|insulin|kodein|codeine|nalokson|naloxone|digoksin|digoxin|litium|lithium|warfarin"
+    r"|marevan|fentanyl|glukagon|glucagon|diazepam|tiamin|thiamine)$"
 )
 _LETTERS = re.compile(r"[^\W\d_]+")
 # English and Norwegian spell the same medicine differently (doxycycline, doksysyklin).
@@ -144,12 +148,20 @@ def _spelling_key(word: str) -> str:
     return word.rstrip("e")
 
 
-def medicines_found(claim: str, evidence: str) -> bool:
-    names = [w.lower() for w in _LETTERS.findall(claim) if _MEDICINE.match(w.lower())]
+def medicine_names(text: str) -> list[str]:
+    """Words of `text` that are medicine names by their INN stem."""
+    return [w.lower() for w in _LETTERS.findall(text) if _MEDICINE.match(w.lower())]
+
+
+def medicines_found(claim: str, evidence: str, *, every: bool = True) -> bool:
+    """Whether the medicines the claim names are in the evidence (in either spelling);
+    `every=False`: at least one of them."""
+    names = medicine_names(claim)
     if not names:
         return True
     keys = {_spelling_key(w) for w in _LETTERS.findall(evidence)}
-    return all(any(_spelling_key(name) in key for key in keys) for name in names)
+    found = [any(_spelling_key(name) in key for key in keys) for name in names]
+    return all(found) if every else any(found)
 
 
 def _dose_quantities(text: str) -> set[tuple[float, str | None]]:

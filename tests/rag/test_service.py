@@ -269,6 +269,7 @@ def test_the_answerability_gate_refuses_a_near_miss_before_the_model_writes(inde
         assert len(server.gate_requests) == 1 and server.answer_requests == []
         schema = server.gate_requests[0]["response_format"]
     assert schema["type"] == "json_object" and schema["schema"]["required"] == ["answerable", "sources"]
+    assert 1 <= schema["schema"]["properties"]["sources"]["maxItems"] <= len(answer.retrieved)
     assert answer.refused and answer.refusal_reason == "sources_do_not_answer"
     assert "retningslinjene" not in answer.text  # documents were found: the guidelines are not blamed
     assert answer.gate is not None and not answer.gate.answerable and answer.gate.prompt_tokens > 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answerability import VERDICT_SCHEMA
+from rag.answerability import verdict_schema
 from rag.embeddings import get_embedder
 from rag.models import Passage
 from rag.prompting import answer_system_prompt
@@ -157,6 +157,10 @@ def test_greetings_and_headings_are_not_shown_as_answers(checker):
     assert result.text == "Innstikkstedet skal inspiseres minst hver 8. time [1]."
 
 
-def test_the_gate_schema_requires_a_boolean_verdict():
-    assert VERDICT_SCHEMA["properties"]["answerable"] == {"type": "boolean"}
-    assert set(VERDICT_SCHEMA["required"]) == {"answerable", "sources"}
+def test_the_gate_schema_requires_a_boolean_verdict_and_bounds_the_source_list():
+    schema = verdict_schema(5)
+    assert schema["properties"]["answerable"] == {"type": "boolean"}
+    assert set(schema["required"]) == {"answerable", "sources"}
+    # Unbounded, a small model counted "1, 2, 3, ..." until the token cap cut the JSON.
+    assert schema["properties"]["sources"]["maxItems"] == 5
+    assert schema["properties"]["sources"]["items"]["maximum"] == 5
