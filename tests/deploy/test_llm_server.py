@@ -11,7 +11,6 @@ import threading
 import pytest
 
 from rag.bundled import smollm2_path
-from rag.errors import LLMUnavailableError
 from rag.models import AnswerEvent, Question, TokenEvent
 from rag.service import AnsweringService
 from tests.fixtures.llama_server import base_url, free_port, start_llama_server, stop_llama_server, wait_until_ready
@@ -22,7 +21,11 @@ GROUPS = ["nasjonal", "fjordbyen"]
 
 def _service(indexed_settings, url: str, name: str) -> AnsweringService:  # type: ignore[no-untyped-def]
     settings = indexed_settings.model_copy(
-        update={"llm_backend": "openai", "llm_base_url": url, "llm_name": name, "llm_timeout_s": 30, "llm_max_tokens": 64}
+        update={
+            "llm_backend": "openai", "llm_base_url": url, "llm_name": name, "llm_timeout_s": 30, "llm_max_tokens": 64,
+            # The server's plumbing is under test here; the gate has its own tests (tests/rag/test_service.py).
+            "answerability_gate": "off",
+        }
     )
     return AnsweringService(settings)
 
@@ -37,7 +40,7 @@ def test_ingest_ask_and_stream_through_the_server(indexed_settings, llama_server
     assert answer.refused or all(c.passage.chunk_id in {p.chunk_id for p in answer.retrieved} for c in answer.citations)
 
 
-def test_a_server_that_dies_mid_answer_gives_a_clear_error_and_others_are_still_served(indexed_settings):
+def test_a_server_that_dies_mid_answer_gives_quotes_and_others_are_still_served(indexed_settings):
     port = free_port()
     url = base_url(port)
     server = start_llama_server(smollm2_path(), port)
@@ -49,10 +52,12 @@ def test_a_server_that_dies_mid_answer_gives_a_clear_error_and_others_are_still_
         assert isinstance(first, TokenEvent)
         os.kill(server.pid, signal.SIGKILL)  # the model server dies while the answer streams
         server.wait()
-        with pytest.raises(LLMUnavailableError) as error:
-            for _ in stream:
-                pass
-        assert "Språkmodellen" in error.value.user_message
+        rest = list(stream)
+        # The half-written draft is never the answer: the user gets verbatim quotes and is told why.
+        answer = rest[-1].answer  # type: ignore[union-attr]
+        assert answer.kind == "quote" and answer.fallback_reason == "model_unavailable"
+        assert "minst hver 8. time" in answer.text
+        assert any("Språkmodellen svarer ikke" in notice for notice in answer.notices)
 
         # The same service goes on serving: questions that need no model are answered at once,
         # from another thread too (as a chat server would) ...

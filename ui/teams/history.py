@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from rag.models import ChatTurn
 from rag.privacy import mask_identity_numbers
-from ui.feedback import sync_database_url
+from ui.feedback import sync_engine
 
 TABLE_NAME = "fagprat_conversation_turns"
 
@@ -44,10 +43,8 @@ def _utcnow() -> dt.datetime:
 
 
 def _engine_for(url: str) -> Engine:
-    parsed = sync_database_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    return sa.create_engine(parsed)
+    # The chat's own engine factory: a new SQLite file is created 0600 (history is private).
+    return sync_engine(url)
 
 
 class ConversationHistory:
