@@ -45,7 +45,8 @@ REPO = Path(__file__).resolve().parents[1]
 PAIRS = REPO / "eval" / "data" / "support_pairs.jsonl"
 PRECISION_BAR = 0.98
 FOLDS = 5
-THRESHOLD = 0.5  # bands are placed so that their midpoint is the decision; only the bands are searched
+# the bands are placed so that their midpoint is the decision; only the bands are searched
+THRESHOLD = Settings.model_fields["support_threshold"].default
 BAND_WIDTH = 0.06
 SAME_MIDPOINTS = [0.93, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99]
 CROSS_MIDPOINTS = [0.87, 0.88, 0.89, 0.90, 0.91, 0.92, 0.93, 0.94]

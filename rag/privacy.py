@@ -182,6 +182,12 @@ def mask_identity_numbers(text: str) -> tuple[str, int]:
     return "".join(parts), len(matches)
 
 
+def without_masks(text: str) -> str:
+    """`text` with the mask placeholders dropped: the placeholder means nothing to a search
+    or a relevance score, and would only push a real question below the relevance floor."""
+    return " ".join(text.replace(MASK_REPLACEMENT, " ").split())
+
+
 def mask_identity_numbers_in(value: Any) -> Any:
     """A copy of a JSON-ready structure (dicts, lists, tuples, strings, scalars) with
     identity numbers masked in every string, dictionary keys included."""

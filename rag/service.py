@@ -40,7 +40,7 @@ from rag.messages import (
     removed_notice,
 )
 from rag.models import Answer, AnswerEvent, ChatTurn, Question, StreamEvent, Timings, TokenEvent
-from rag.privacy import MASK_NOTICE, mask_identity_numbers
+from rag.privacy import MASK_NOTICE, mask_identity_numbers, without_masks
 from rag.prompting import (
     answer_system_prompt,
     build_answer_messages,
@@ -212,7 +212,7 @@ class AnsweringService:
                 standalone = fallback_question(prepared.history[-turns:], prepared.text)
             timings.condense_ms = (time.perf_counter() - condense_started) * 1000
         result = self.retriever.search(
-            standalone,
+            without_masks(standalone),
             access_groups=prepared.access_groups,
             doc_types=prepared.question.doc_types,
             publishers=prepared.question.publishers,
@@ -353,7 +353,7 @@ class AnsweringService:
         )
 
     def _profile(self, question: str) -> addressing.QuestionProfile:
-        return addressing.profile(question, self.semantic)
+        return addressing.profile(without_masks(question), self.semantic)
 
     def _passage_vector(self, text: str):  # type: ignore[no-untyped-def]
         return self.semantic.embed_passages([text])[0] if self.semantic is not None else None

@@ -219,7 +219,8 @@ class Settings(BaseSettings):
         default=False, description="Show sentences no source supports, marked as unverified, instead of removing them"
     )
     support_threshold: float = Field(
-        default=0.6, description="Support score a sentence needs to be shown with a citation (calibrated)"
+        default=0.5,
+        description="Support score a sentence needs to be shown with a citation (the bands are calibrated for 0.5)",
     )
     addresses_threshold: float = Field(
         default=0.5, description="How well an answer must address the question to be shown as an answer (calibrated)"

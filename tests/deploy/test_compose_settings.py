@@ -111,7 +111,7 @@ def test_everything_else_keeps_the_embedded_defaults(monkeypatch):
     allowed = {
         "qdrant_url", "qdrant_api_key", "qdrant_shard_number", "qdrant_replication_factor",
         "llm_backend", "llm_base_url", "llm_api_key", "llm_name", "llm_server_model",
-        "data_dir", "chat_file_roots", "audit_log_path", "teams_app_password", "users_file",
+        "data_dir", "chat_file_roots", "library_root", "audit_log_path", "teams_app_password", "users_file",
         "teams_max_concurrent_answers",  # the bot answers as many at once as the model server has slots
     }  # fmt: skip
     defaults = Settings(_env_file=None)

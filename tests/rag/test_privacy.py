@@ -11,6 +11,7 @@ from rag.privacy import (
     MASK_REPLACEMENT,
     find_identity_numbers,
     mask_identity_numbers,
+    without_masks,
 )
 
 K1_WEIGHTS = (3, 7, 6, 1, 8, 9, 4, 5, 2)
@@ -76,6 +77,12 @@ def test_several_numbers_in_one_text_are_all_masked() -> None:
     assert count == 3
     assert masked == f"Mor {MASK_REPLACEMENT}, far {MASK_REPLACEMENT} og barnet ({MASK_REPLACEMENT})."
     assert [m.kind for m in find_identity_numbers(text)] == ["fødselsnummer", "d-nummer", "h-nummer"]
+
+
+def test_searches_see_the_question_without_the_mask_placeholder() -> None:
+    masked, _ = mask_identity_numbers(f"Hvor ofte skal PVK inspiseres? Pasient {FNR}, seng 4")
+    assert without_masks(masked) == "Hvor ofte skal PVK inspiseres? Pasient , seng 4"
+    assert MASK_REPLACEMENT not in without_masks(masked)
 
 
 @pytest.mark.parametrize(
