@@ -109,7 +109,11 @@ class EvalConfig(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     benchmarks: Benchmarks = Field(default_factory=Benchmarks)
     output_dir: Path = Field(default=Path("eval/runs"), description="One folder per run is made here")
-    cache_dir: Path = Field(default=Path(".fagprat/eval-cache"), description="Answers, judgements and the index")
+    cache_dir: Path = Field(
+        default=Path("~/.local/share/fagprat/eval-cache"),
+        validate_default=True,
+        description="Answers, judgements and the index (outside the checkout)",
+    )
     seed: int = Field(default=42, description="Model sampling seed and bootstrap seed")
     bootstrap_resamples: int = 2000
     # CI judges the bundled SmolLM2 with itself (there is no other small model);
@@ -120,6 +124,11 @@ class EvalConfig(BaseModel):
         default_factory=list,
         description="Set-up pairs [A, B] whose per-question differences A − B the report gives; empty = every pair",
     )
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
 
     @model_validator(mode="after")
     def _check(self) -> EvalConfig:

@@ -76,8 +76,9 @@ class Settings(BaseSettings):
 
     # --- local state -------------------------------------------------------
     data_dir: Path = Field(
-        default=Path(".fagprat"),
-        description="Embedded Qdrant, audit log, chat history and other local state",
+        default=Path("~/.local/share/fagprat"),
+        validate_default=True,
+        description="Embedded Qdrant, audit log, chat history and other local state (never inside the checkout)",
     )
 
     # --- store (Qdrant) ----------------------------------------------------
@@ -363,6 +364,11 @@ class Settings(BaseSettings):
 
     # --- evaluation --------------------------------------------------------
     datasets_dir: Path = Field(default=Path("../shared/datasets"), description="NorQuAD and NorMedQA")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
 
     @field_validator("default_access_groups", mode="before")
     @classmethod

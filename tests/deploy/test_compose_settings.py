@@ -126,3 +126,20 @@ def test_bot_writes_its_own_audit_file(monkeypatch):
     app = _container_settings("app", monkeypatch)
     assert bot.resolved_audit_log_path != app.resolved_audit_log_path
     assert bot.resolved_audit_log_path.parent == app.data_dir
+
+
+def test_runtime_state_defaults_live_outside_the_checkout(monkeypatch):
+    """A plain run (no FAGPRAT_DATA_DIR) and the eval cache keep their state out of the repository."""
+    from pathlib import Path
+
+    from eval.config import EvalConfig
+
+    monkeypatch.delenv("FAGPRAT_DATA_DIR", raising=False)
+    monkeypatch.setenv("HOME", "/home/sykepleier")
+    repo = Path(__file__).resolve().parents[2]
+    data_dir = Settings(_env_file=None).data_dir
+    cache_dir = EvalConfig(setups=[{"name": "a"}]).cache_dir
+    assert data_dir == Path("/home/sykepleier/.local/share/fagprat")
+    assert cache_dir == data_dir / "eval-cache"
+    for path in (data_dir, cache_dir, Settings(_env_file=None).resolved_audit_log_path):
+        assert path.is_absolute() and repo not in path.parents
