@@ -35,20 +35,28 @@ _NYNORSK_MARKERS = frozenset(
     hjå heile mykje meir vere vore vert gjer gjere seier veit kjem fekk treng difor då no
     sidan medan fyrst enno særleg vanlegvis eigen eige eigne saman vaksne pasientar pasientane
     legar legane tilsette tilsett behandlinga òg høgt høg låg desse teke gjeve nyttast brukast gjevast vurderast
+    vaksen døyande gjev
     """.split()
 )
 _BOKMAL_MARKERS = frozenset(
     """
     ikke hva hvordan hvem hvor hvorfor jeg fra bare noe noen sykehus sykehuset sykepleier
-    sykepleiere sykepleieren syk syke sykdom sykdommen en et hun de dem deres hos hele mye mer
+    sykepleiere sykepleieren syk syke sykdom sykdommen en et hun de dem deres hele mye mer
     være vært blir gjør gjøre sier vet kommer fikk trenger derfor da nå siden mens først ennå
     særlig vanligvis egen egne sammen voksne pasienter pasientene leger legene behandlingen
-    høyt høy lav noen disse tatt gis brukes vurderes
+    høyt høy lav noen disse tatt gis brukes vurderes tas gjentas hvilken hvilket hvilke
     """.split()
 )
 # Marker words that are also English words: they never turn an English verdict Norwegian.
 _ENGLISH_LOOKALIKES = frozenset("no de et da vet ho eg mens hun hele dem mer hos dei kor".split())
 _WORD = re.compile(r"[^\W\d_]+")
+# Nynorsk's passive ("fjernast", "takast") has no bokmål counterpart; these bokmål words only look like it.
+_NYNORSK_PASSIVE = re.compile(r"^\w{3,}ast$")
+_NOT_PASSIVE = frozenset("kontrast plast ballast forkast overlast omkast fast last past least east breast blast".split())
+
+
+def _is_nynorsk_marker(word: str) -> bool:
+    return word in _NYNORSK_MARKERS or (bool(_NYNORSK_PASSIVE.match(word)) and word not in _NOT_PASSIVE)
 
 
 def detect_language(text: str) -> Language:
@@ -56,7 +64,7 @@ def detect_language(text: str) -> Language:
     words = _WORD.findall((text or "").lower())
     if not words:
         return DEFAULT_LANGUAGE
-    nynorsk = sum(word in _NYNORSK_MARKERS for word in words)
+    nynorsk = sum(_is_nynorsk_marker(word) for word in words)
     bokmal = sum(word in _BOKMAL_MARKERS for word in words)
     if len(words) < _MIN_WORDS_FOR_MODEL:
         return "nn" if nynorsk > bokmal else DEFAULT_LANGUAGE
@@ -77,12 +85,12 @@ def detect_language(text: str) -> Language:
 
 @lru_cache(maxsize=1)
 def _detector() -> LanguageDetector:
-    """Built once, on first use (loading the language models takes a moment)."""
+    """Built once, on first use (0.5 s, ~110 MB). High-accuracy mode: the low-accuracy one
+    called 8 of the gold set's bokmål questions nynorsk, against 1 with this mode."""
     from lingua import Language as LinguaLanguage
     from lingua import LanguageDetectorBuilder
 
     return (
         LanguageDetectorBuilder.from_languages(LinguaLanguage.BOKMAL, LinguaLanguage.NYNORSK, LinguaLanguage.ENGLISH)
-        .with_low_accuracy_mode()
         .build()
     )

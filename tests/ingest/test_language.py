@@ -17,6 +17,10 @@ BOKMAL = [
     "Trenger pasienten blodkultur før antibiotika ved mistanke om sepsis?",
     "Hvem skal varsles ved hjertestans på sykehuset?",
     "Kan jeg gi NSAID til pasienter med nedsatt nyrefunksjon og eGFR under 30?",
+    "Når skal blodkultur tas ved mistanke om sepsis?",  # no marker word: lingua's low-accuracy mode said nynorsk
+    "når skal gentamicinspeil tas",
+    "heparinlås på CVK?",
+    "dosering ibuprofen postoperativt?",
 ]
 NYNORSK = [
     "Kva er dosen av paracetamol ved KOLS?",
@@ -28,6 +32,8 @@ NYNORSK = [
     "Kven skal varslast ved hjartestans på sjukehuset?",
     "Kan eg gje NSAID til pasientar med nedsett nyrefunksjon?",
     "Skal sjukepleiaren måle blodtrykket før og etter?",
+    "Når må PVK fjernast?",  # the nynorsk passive
+    "Adrenalindose ved anafylaksi hos vaksen?",  # 'hos' is nynorsk too
 ]
 ENGLISH = [
     "What is the dose of paracetamol in COPD?",
@@ -38,6 +44,7 @@ ENGLISH = [
     "What is the target SpO2 for KOLS patients?",
     "How often should CRP be measured in pneumonia?",
     "Can I give NSAIDs to patients with eGFR below 30?",
+    "When was the last dose given, and how fast?",
 ]
 
 
