@@ -73,6 +73,18 @@ def test_a_quote_answer_is_introduced_in_the_question_language(service):
     assert PVK_NORDLIA in {c.passage.doc_id for c in nynorsk.citations}
 
 
+def test_a_question_about_children_is_not_answered_with_the_adult_dose(service):
+    """The sample's paracetamol chapter covers adults only: quoting its doses to a nurse
+    asking about a child under 10 kg is the near miss that hurts, so the answer is a refusal."""
+    child = service.answer(Question(text="Hva er dosen paracetamol til barn under 10 kg?", access_groups=["nasjonal"]))
+    assert child.refused and "mg/kg" not in child.text
+    adult = service.answer(Question(text="Hva er dosen paracetamol til voksne under 50 kg?", access_groups=["nasjonal"]))
+    assert adult.kind == "quote" and "15 mg/kg" in adult.text
+    # A passage that names children does answer a question about them.
+    anaphylaxis = service.answer(Question(text="Adrenalindose ved anafylaksi hos barn 6–12 år?", access_groups=["nasjonal"]))
+    assert anaphylaxis.kind == "quote" and "0,3 mg" in anaphylaxis.text
+
+
 def test_generate_mode_streams_a_draft_then_shows_only_what_verification_kept(indexed_settings):
     settings = indexed_settings.model_copy(update={"answer_mode": "generate"})
     events = list(
