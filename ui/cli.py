@@ -363,13 +363,16 @@ def _print_answer(answer) -> None:  # type: ignore[no-untyped-def]
     if answer.refused:
         typer.secho(answer.text, fg=typer.colors.YELLOW)
         return
-    typer.secho("Svar (kontrollert):", bold=True)
+    from ui.presenter import TEXTS
+
+    texts = TEXTS[answer.language]
+    typer.secho(texts.answer_heading, bold=True)
     typer.echo(answer.text)
     typer.echo("")
-    typer.secho("Kilder:", bold=True)
+    typer.secho(f"{texts.sources}:", bold=True)
     for citation in answer.citations:
         p = citation.passage
-        where = ", ".join(x for x in (p.heading, f"s. {p.pages}" if p.pages else "", str(p.updated or "")) if x)
+        where = ", ".join(x for x in (p.heading, f"{texts.page} {p.pages}" if p.pages else "", str(p.updated or "")) if x)
         typer.echo(f"  [{citation.number}] {p.title} — {where}")
         typer.echo(f"      {p.link}")
         if p.review_overdue():

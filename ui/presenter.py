@@ -66,6 +66,7 @@ class Texts(BaseModel):
     found_title: str = Field(description="Refusal title when the right documents were found")
     found_hint: str
     quote_title: str
+    answer_heading: str = Field(description="The CLI's heading over an answer that passed the checks")
     unverified: str = Field(description="The mark on a sentence no source supports")
     sources: str
     closest_sources: str
@@ -100,6 +101,7 @@ TEXTS: dict[Language, Texts] = {
         found_title="Ingen svar jeg kan bekrefte",
         found_hint="Kildene under handler om temaet: åpne dem og les selv, eller still spørsmålet mer presist.",
         quote_title="Sitater fra kildene, ordrett",
+        answer_heading="Svar (kontrollert mot kildene):",
         unverified="ikke bekreftet av kildene",
         sources="Kilder",
         closest_sources="Nærmeste kilder",
@@ -131,6 +133,7 @@ TEXTS: dict[Language, Texts] = {
         found_title="Ikkje noko svar eg kan stadfeste",
         found_hint="Kjeldene under handlar om temaet: opne dei og les sjølv, eller still spørsmålet meir presist.",
         quote_title="Sitat frå kjeldene, ordrett",
+        answer_heading="Svar (kontrollert mot kjeldene):",
         unverified="ikkje stadfesta av kjeldene",
         sources="Kjelder",
         closest_sources="Næraste kjelder",
@@ -162,6 +165,7 @@ TEXTS: dict[Language, Texts] = {
         found_title="No answer I can verify",
         found_hint="The sources below are on the topic: open them and read for yourself, or ask more precisely.",
         quote_title="Quotes from the sources, verbatim",
+        answer_heading="Answer (checked against the sources):",
         unverified="not confirmed by the sources",
         sources="Sources",
         closest_sources="Closest sources",

@@ -105,6 +105,19 @@ def test_an_empty_question_is_an_error_not_silence(cli_audit: Path):
     assert empty_batch.exit_code != 0 and "Ingen spørsmål" in empty_batch.stderr
 
 
+@pytest.mark.parametrize(
+    ("question", "heading", "sources"),
+    [
+        (PVK_QUESTION, "Svar (kontrollert mot kildene):", "Kilder:"),
+        ("How often should the PVK insertion site be inspected?", "Answer (checked against the sources):", "Sources:"),
+    ],
+)
+def test_the_answer_is_framed_in_the_language_of_the_question(cli_audit: Path, question: str, heading: str, sources: str):
+    result = run(["ask", question, "-g", "fjordbyen"])
+    assert result.exit_code == 0 and "8. time" in result.output
+    assert result.output.index(heading) < result.output.index("8. time") < result.output.index(sources)
+
+
 def test_an_invalid_setting_is_one_line_naming_it(tmp_path: Path):
     env = {**os.environ, "FAGPRAT_DATA_DIR": str(tmp_path / "data"), "FAGPRAT_AUTH_MODE": "passord"}
     result = subprocess.run(
