@@ -71,8 +71,8 @@ def clean_model_text(text: str, instructions: str = "") -> tuple[str, list[str]]
     seen: set[str] = set()
     for line in text.splitlines():
         key = " ".join(strip_citations(line).lower().split())
-        if not key:
-            kept.append("")
+        if not key:  # a blank line, or markers alone that cite the line before
+            kept.append(line)
             continue
         grams = _ngrams(line)
         echo = bool(prompt_ngrams and grams) and len(grams & prompt_ngrams) / len(grams) >= ECHO_SHARE

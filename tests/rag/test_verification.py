@@ -129,6 +129,19 @@ def test_citations_are_renumbered_by_first_appearance(checker):
     assert [c.passage.chunk_id for c in result.citations] == ["c2", "c1"]
 
 
+def test_a_marker_alone_on_its_line_cites_the_sentence_before(checker):
+    result = verify("Voksne gis adrenalin 0,5 mg intramuskulært i låret.\n[2]", checker)
+    assert result.text == "Voksne gis adrenalin 0,5 mg intramuskulært i låret [1]."
+    assert [c.passage.chunk_id for c in result.citations] == ["c2"]
+    assert result.attributed == []  # cited by the model, not by the service
+
+
+def test_a_multi_citation_keeps_only_the_sources_that_support_the_sentence(checker):
+    result = verify("Voksne gis adrenalin 0,5 mg intramuskulært i låret [kilde 1, 2][2].", checker)
+    assert result.text == "Voksne gis adrenalin 0,5 mg intramuskulært i låret [1]."
+    assert [c.passage.chunk_id for c in result.citations] == ["c2"] and result.invalid_citations == []
+
+
 def test_the_system_prompt_read_back_is_removed(checker):
     echo = (
         "Regler:\n"
