@@ -1,13 +1,8 @@
-"""Check the citations of a generated answer against the sources it was given.
-
-Models invent source numbers, cite the wrong passage and make claims without a
-citation. After generation the service runs `process_citations`, which
-
-1. removes markers whose number matches no source (kept in `removed`),
-2. renumbers the rest by first appearance and writes each as "[n]",
-3. maps each cited number to its passage and to the sentences that cite it,
-4. scores how well the passage supports those sentences (no LLM call), and
-5. flags sentences that state something factual without any citation.
+"""The pieces citation checking is built from: reading "[n]" markers in a
+model's answer (`parse_citations`, `strip_citations`), splitting it into
+sentences (`segments`), telling a factual sentence from a greeting
+(`is_factual`) and the lexical support score (`lexical_support`). The check
+itself, claim by claim, is `rag/verification.py`.
 
 Sentence splitting is a regex with an abbreviation list rather than a library:
 the sentence splitters on PyPI either need a model download (nltk's punkt) or
@@ -20,14 +15,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
-from rag.models import Citation, Passage
 from rag.text import analyze
 
-SupportFn = Callable[[str, str], float]
 
 # --- citation markers ---------------------------------------------------------
 
@@ -311,13 +303,6 @@ def _passage_profile(passage_text: str) -> tuple[frozenset[str], frozenset[tuple
     return frozenset(_content_terms(normalized)), frozenset(_quantities(normalized))
 
 
-def numbers_found(sentence: str, passage_text: str) -> bool:
-    """Whether every number of the sentence (with its unit) is in the passage."""
-    quantities = _quantities(_normalize(strip_citations(sentence)))
-    passage_quantities = _passage_profile(passage_text)[1]
-    return all(_quantity_found(q, passage_quantities) for q in quantities)
-
-
 def lexical_support(sentence: str, passage_text: str) -> float:
     """0-1: the share of the sentence's content terms and numbers found in the passage.
 
@@ -338,89 +323,3 @@ def lexical_support(sentence: str, passage_text: str) -> float:
     if numbers_found < len(quantities):
         score = min(score, MISSING_NUMBER_CAP)
     return score
-
-
-# --- the whole check ----------------------------------------------------------
-
-
-@dataclass
-class CitationResult:
-    """The checked answer: text with renumbered "[n]" markers and what they cite."""
-
-    text: str
-    citations: list[Citation] = field(default_factory=list)
-    removed: list[int] = field(default_factory=list)
-    uncited_sentences: list[str] = field(default_factory=list)
-
-
-def _passage_context(passage: Passage) -> str:
-    """What the model saw of a source: title, heading path and text."""
-    return "\n".join(part for part in (passage.title, passage.heading, passage.text) if part)
-
-
-def _renumber(answer_text: str, source_count: int) -> tuple[str, dict[int, int], list[int]]:
-    """Drop invalid markers, renumber by first appearance, write each as "[n]"."""
-    renumbering: dict[int, int] = {}
-    removed: list[int] = []
-    parts: list[str] = []
-    position = 0
-    for run in _MARKER_RUN_RE.finditer(answer_text):
-        parts.append(answer_text[position : run.start()])
-        position = run.end()
-        kept: list[int] = []
-        for number in _numbers_in_marker(run.group("run")):
-            if 1 <= number <= source_count:
-                new = renumbering.setdefault(number, len(renumbering) + 1)
-                if new not in kept:
-                    kept.append(new)
-            elif number not in removed:
-                removed.append(number)
-        if kept:
-            parts.append(run.group("lead") + "".join(f"[{n}]" for n in kept))
-        elif answer_text[run.start() - 1 : run.start()] == "." and answer_text[position : position + 1] == ".":
-            position += 1  # "i.m. [7]." -> "i.m.", not "i.m.."
-    parts.append(answer_text[position:])
-    return "".join(parts), renumbering, removed
-
-
-def process_citations(
-    answer_text: str, passages: list[Passage], *, support_fn: SupportFn | None = None
-) -> CitationResult:
-    """Check the citations of `answer_text`; `passages[i]` is source number i+1.
-
-    Each `Citation` lists the answer's sentences that cite it, as they appear in
-    the returned text, and its support is the mean `support_fn(sentence, passage)`
-    over them (markers stripped; default `lexical_support`)."""
-    support_fn = support_fn or lexical_support
-    text, renumbering, removed = _renumber(answer_text, len(passages))
-
-    cited_by: dict[int, list[str]] = {new: [] for new in renumbering.values()}
-    uncited: list[str] = []
-    previous: str | None = None
-    for segment in segments(text):
-        # Only the markers _renumber wrote; removing one can splice text into a
-        # marker-like string ("[6" + "[9]" + "]"), which cites nothing.
-        numbers = [n for n in dict.fromkeys(parse_citations(segment.text)) if n in cited_by]
-        if not strip_citations(segment.text) and previous is not None:
-            # A marker alone on its line cites the sentence before it.
-            for number in numbers:
-                if previous not in cited_by[number]:
-                    cited_by[number].append(previous)
-            if uncited and uncited[-1] == previous:
-                uncited.pop()
-            continue
-        for number in numbers:
-            cited_by[number].append(segment.text)
-        if not numbers and not segment.heading and is_factual(segment.text):
-            uncited.append(segment.text)
-        previous = segment.text
-
-    citations = []
-    for original, new in sorted(renumbering.items(), key=lambda item: item[1]):
-        passage = passages[original - 1]
-        sentences = cited_by[new]
-        context = _passage_context(passage)
-        scores = [min(1.0, max(0.0, support_fn(strip_citations(s), context))) for s in sentences]
-        support = sum(scores) / len(scores) if scores else 0.0
-        citations.append(Citation(number=new, passage=passage, sentences=sentences, support=support))
-    return CitationResult(text=text, citations=citations, removed=removed, uncited_sentences=uncited)

@@ -9,11 +9,9 @@ from rag.citations import (
     is_factual,
     lexical_support,
     parse_citations,
-    process_citations,
     split_sentences,
     strip_citations,
 )
-from rag.models import Passage
 
 ANAFYLAKSI = (
     "Ved anafylaksi hos voksne gis adrenalin 0,5 mg intramuskulært i låret. "
@@ -21,19 +19,6 @@ ANAFYLAKSI = (
 )
 SEPSIS = "Ved mistanke om sepsis skal bredspektret antibiotika gis innen 1 time etter ankomst."
 BARN = "Barn får adrenalin 0,01 mg/kg intramuskulært, maksimalt 0,3 mg per dose."
-
-
-def passage(number: int, text: str, title: str = "Retningslinje") -> Passage:
-    return Passage(chunk_id=f"chunk-{number}", doc_id=f"file:doc{number}.md", title=title, text=text)
-
-
-@pytest.fixture
-def sources() -> list[Passage]:
-    return [
-        passage(1, ANAFYLAKSI, "Anafylaksi"),
-        passage(2, SEPSIS, "Sepsis"),
-        passage(3, BARN, "Anafylaksi hos barn"),
-    ]
 
 
 # --- parsing -------------------------------------------------------------------
@@ -98,78 +83,6 @@ def test_split_sentences(text: str, sentences: list[str]) -> None:
     assert split_sentences(text) == sentences
 
 
-# --- process_citations ---------------------------------------------------------
-
-
-def test_numbers_without_a_source_are_removed(sources: list[Passage]) -> None:
-    result = process_citations("Gi 0,5 mg adrenalin i.m. [7]. Gi antibiotika innen 1 time [2].", sources)
-    assert result.removed == [7]
-    assert result.text == "Gi 0,5 mg adrenalin i.m. Gi antibiotika innen 1 time [1]."
-    assert [(c.number, c.passage.chunk_id) for c in result.citations] == [(1, "chunk-2")]
-
-
-def test_partly_invalid_multi_citation_keeps_the_valid_part(sources: list[Passage]) -> None:
-    result = process_citations("Gi 0,5 mg adrenalin i låret [0, 1, 9]. Gi oksygen [4].", sources)
-    assert result.text == "Gi 0,5 mg adrenalin i låret [1]. Gi oksygen."
-    assert result.removed == [0, 9, 4]
-
-
-def test_renumbering_by_first_appearance(sources: list[Passage]) -> None:
-    answer = (
-        "Barn får 0,01 mg/kg adrenalin [3]. Voksne får 0,5 mg adrenalin [1]. "
-        "Maksimal dose til barn er 0,3 mg [3]."
-    )
-    result = process_citations(answer, sources)
-    assert result.text == (
-        "Barn får 0,01 mg/kg adrenalin [1]. Voksne får 0,5 mg adrenalin [2]. "
-        "Maksimal dose til barn er 0,3 mg [1]."
-    )
-    assert [(c.number, c.passage.chunk_id) for c in result.citations] == [(1, "chunk-3"), (2, "chunk-1")]
-    assert result.citations[0].sentences == [
-        "Barn får 0,01 mg/kg adrenalin [1].",
-        "Maksimal dose til barn er 0,3 mg [1].",
-    ]
-    assert result.citations[1].sentences == ["Voksne får 0,5 mg adrenalin [2]."]
-    assert result.removed == []
-
-
-def test_multi_citations_are_normalised_and_duplicates_merged(sources: list[Passage]) -> None:
-    answer = "Adrenalin gis i låret [kilde 3, 1]. Antibiotika gis innen 1 time [2][2]. Gjenta [1-2]."
-    result = process_citations(answer, sources)
-    assert result.text == "Adrenalin gis i låret [1][2]. Antibiotika gis innen 1 time [3]. Gjenta [2][3]."
-    assert [c.passage.chunk_id for c in result.citations] == ["chunk-3", "chunk-1", "chunk-2"]
-    # Each source is listed once, however often it is cited.
-    assert len({c.passage.chunk_id for c in result.citations}) == len(result.citations)
-    assert result.citations[1].sentences == [
-        "Adrenalin gis i låret [1][2].",
-        "Gjenta [2][3].",
-    ]
-
-
-def test_marker_alone_on_a_line_cites_the_line_before(sources: list[Passage]) -> None:
-    result = process_citations("Voksne får 0,5 mg adrenalin intramuskulært.\n[1]", sources)
-    assert result.citations[0].sentences == ["Voksne får 0,5 mg adrenalin intramuskulært."]
-    assert result.uncited_sentences == []
-    assert result.citations[0].support > 0.8
-
-
-def test_uncited_factual_sentences_are_flagged_and_others_not(sources: list[Passage]) -> None:
-    answer = (
-        "Takk for spørsmålet.\n"
-        "## Behandling\n"
-        "Voksne får 0,5 mg adrenalin intramuskulært [1]. "
-        "Pasienten bør observeres i minst 4 timer. "
-        "Kontakt anestesilege ved forverring av luftveisproblemer. "
-        "Jeg finner ikke informasjon om observasjonstid for barn i kildene. "
-        "Hva mer lurer du på?"
-    )
-    result = process_citations(answer, sources)
-    assert result.uncited_sentences == [
-        "Pasienten bør observeres i minst 4 timer.",
-        "Kontakt anestesilege ved forverring av luftveisproblemer.",
-    ]
-
-
 @pytest.mark.parametrize(
     ("sentence", "factual"),
     [
@@ -191,34 +104,10 @@ def test_factual_content_rule(sentence: str, factual: bool) -> None:
     assert is_factual(sentence) is factual
 
 
-def test_answer_without_citations(sources: list[Passage]) -> None:
-    result = process_citations("Gi 0,5 mg adrenalin.", sources)
-    assert result.citations == [] and result.removed == []
-    assert result.uncited_sentences == ["Gi 0,5 mg adrenalin."]
-
-
-def test_custom_support_function_is_used_per_sentence(sources: list[Passage]) -> None:
-    seen: list[tuple[str, str]] = []
-
-    def by_length(sentence: str, passage_text: str) -> float:
-        seen.append((sentence, passage_text))
-        return len(sentence) / 100
-
-    result = process_citations("Gi oksygen [1]. Gi 0,5 mg adrenalin i låret [1].", sources, support_fn=by_length)
-    # Markers are stripped before scoring; the passage context is what the model saw.
-    assert [s for s, _ in seen] == ["Gi oksygen.", "Gi 0,5 mg adrenalin i låret."]
-    assert all(ANAFYLAKSI in context and "Anafylaksi" in context for _, context in seen)
-    assert result.citations[0].support == pytest.approx((len("Gi oksygen.") + len("Gi 0,5 mg adrenalin i låret.")) / 200)
-
-
-def test_support_is_the_mean_over_citing_sentences(sources: list[Passage]) -> None:
-    result = process_citations(
-        "Voksne får adrenalin 0,5 mg intramuskulært [1]. Dosen er 0,3 mg til voksne [1].", sources
-    )
+def test_the_same_dose_scores_high_and_a_changed_dose_is_capped() -> None:
     good = lexical_support("Voksne får adrenalin 0,5 mg intramuskulært.", ANAFYLAKSI)
     wrong = lexical_support("Dosen er 0,3 mg til voksne.", ANAFYLAKSI)
     assert good > 0.8 and wrong <= MISSING_NUMBER_CAP
-    assert result.citations[0].support == pytest.approx((good + wrong) / 2, abs=0.05)
 
 
 # --- lexical support -----------------------------------------------------------
