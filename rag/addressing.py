@@ -32,8 +32,8 @@ from rag.text import analyze, normalize
 # near miss that hurts. (nb, nn, en; compounds such as "barnedose" and "spedbarn" count.)
 _POPULATIONS: dict[str, re.Pattern[str]] = {
     "children": re.compile(
-        r"\b(?:barn\w*|born|borna|bornet|spedbarn\w*|småbarn\w*|nyfødt\w*|nyfødd\w*|neonat\w*|nyfødde"
-        r"|child\w*|kids?|infant\w*|newborn\w*|p(?:a)?ediatri\w*|pediatri\w*)\b",
+        r"\b(?:barn\w*|born|borna|bornet|spedbarn\w*|småbarn\w*|nyfødt\w*|nyfødd\w*|neonat\w*"
+        r"|child\w*|kids?|infant\w*|newborn\w*|p(?:a)?ediatri\w*)\b",
         re.I,
     ),
     "pregnancy": re.compile(r"\b(?:gravid\w*|svanger\w*|pregnan\w*)", re.I),
@@ -134,6 +134,7 @@ class QuestionProfile:
     terms: frozenset[str]
     intents: list[tuple[str, re.Pattern[str]]] = field(default_factory=list)
     vector: np.ndarray | None = None
+    populations: frozenset[str] = frozenset()  # children, pregnancy, breastfeeding: see _POPULATIONS
 
 
 def profile(question: str, embedder: QueryEmbedder | None = None) -> QuestionProfile:
@@ -142,7 +143,7 @@ def profile(question: str, embedder: QueryEmbedder | None = None) -> QuestionPro
     terms = frozenset(t for t in analyze(question) if t not in _QUESTION_WORDS and not t[0].isdigit())
     intents = [(name, answer) for name, asks, answer in _INTENTS if asks.search(question)]
     vector = embedder.embed_queries([question])[0] if embedder is not None else None
-    return QuestionProfile(question, terms, intents, vector)
+    return QuestionProfile(question, terms, intents, vector, frozenset(populations_named(question)))
 
 
 # Norwegian writes compounds as one word ("adrenalindosen", "gentamicinspeil"): a question
@@ -200,7 +201,7 @@ def addresses(
     around = surroundings or f"{context}\n{text}"
     if not medicines_found(question.text, around, every=False):
         return 0.0
-    if not populations_named(question.text) <= populations_named(around):
+    if question.populations and not question.populations <= populations_named(around):
         return 0.0
     cover = coverage(question, text)
     if context:
