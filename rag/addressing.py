@@ -76,8 +76,9 @@ _INTENTS: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
     ),
     (
         "dose",
-        re.compile(r"\bdos\w*|\b(?:hvor|kor)\s+(?:mye|mykje|mykje)\b|\bhow\s+much\b|\bmengde\b|\bdosage\b", re.I),
-        re.compile(rf"{_NUMBER}\s*{_DOSE_UNIT}", re.I),
+        re.compile(r"\bdos\w*|\w+dos(?:e|en|er|ene|ar|ane|ering\w*)\b|\b(?:hvor|kor)\s+(?:mye|mykje)\b|\bhow\s+much\b|\bmengde\b|\bdosage\b", re.I),
+        # An amount, or a rule for one: "1/6 av døgndosen", "del dosen på 2".
+        re.compile(rf"{_NUMBER}\s*{_DOSE_UNIT}|\b\d+/\d+\b|\w*dos\w*\b[^.;]*\d|\d[^.;]*\w*dos\w*", re.I),
     ),
     (
         "time",
@@ -97,6 +98,44 @@ _INTENTS: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
         re.compile(rf"{_NUMBER}"),
     ),
 )
+
+
+# A patient's value in the question ("CIWA 17", "barn 8 år", "NEWS2 5") and the bands a source
+# gives ("16–20", "6–12 år", "≥ 7", "under 10"): the row whose band holds the value answers it.
+_VALUE = r"\d+(?:[.,]\d+)?"
+_QUESTION_VALUE = re.compile(rf"(?<![\w.,\-–]){_VALUE}(?![\w])")
+_BANDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(rf"({_VALUE})\s*(?:–|-|—|til)\s*({_VALUE})"), "between"),
+    (re.compile(rf"(?:≥|>=|>|\bover|\bminst|\babove|\bat least)\s*({_VALUE})", re.I), "from"),
+    (re.compile(rf"({_VALUE})\s*(?:eller|or)\s*(?:høyere|høgare|mer|meir|over|higher|more)\b", re.I), "from"),
+    (re.compile(rf"(?:≤|<=|<|\bunder|\bbelow|\bless than|\bmindre enn)\s*({_VALUE})", re.I), "to"),
+    (re.compile(rf"({_VALUE})\s*(?:eller|or)\s*(?:lavere|lågare|mindre|under|lower|less)\b", re.I), "to"),
+)
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", "."))
+
+
+def band_fit(values: tuple[float, ...], text: str) -> float | None:
+    """1 when the text gives a band holding one of the question's values, 0 when it gives
+    bands that hold none of them, None when it gives no band (or the question no value)."""
+    if not values:
+        return None
+    bands: list[tuple[float, float]] = []
+    for pattern, kind in _BANDS:
+        for match in pattern.finditer(text):
+            if kind == "between":
+                low, high = _number(match.group(1)), _number(match.group(2))
+                if low < high:
+                    bands.append((low, high))
+            elif kind == "from":
+                bands.append((_number(match.group(1)), float("inf")))
+            else:
+                bands.append((float("-inf"), _number(match.group(1))))
+    if not bands:
+        return None
+    return 1.0 if any(low <= value <= high for value in values for low, high in bands) else 0.0
 
 
 class QueryEmbedder(Protocol):
@@ -135,15 +174,17 @@ class QuestionProfile:
     intents: list[tuple[str, re.Pattern[str]]] = field(default_factory=list)
     vector: np.ndarray | None = None
     populations: frozenset[str] = frozenset()  # children, pregnancy, breastfeeding: see _POPULATIONS
+    values: tuple[float, ...] = ()  # the patient's numbers in the question: see band_fit
 
 
 def profile(question: str, embedder: QueryEmbedder | None = None) -> QuestionProfile:
     # Numbers in a question are mostly the patient's (weight, age, a score), which sources give as
     # ranges; matching them finds sentences that merely share a number.
-    terms = frozenset(t for t in analyze(question) if t not in _QUESTION_WORDS and not t[0].isdigit())
+    terms = frozenset(t for t in analyze(question, nynorsk_as_bokmaal=True) if t not in _QUESTION_WORDS and not t[0].isdigit())
     intents = [(name, answer) for name, asks, answer in _INTENTS if asks.search(question)]
     vector = embedder.embed_queries([question])[0] if embedder is not None else None
-    return QuestionProfile(question, terms, intents, vector, frozenset(populations_named(question)))
+    values = tuple(_number(m.group(0)) for m in _QUESTION_VALUE.finditer(question))
+    return QuestionProfile(question, terms, intents, vector, frozenset(populations_named(question)), values)
 
 
 # Norwegian writes compounds as one word ("adrenalindosen", "gentamicinspeil"): a question
@@ -155,7 +196,7 @@ def coverage(question: QuestionProfile, text: str) -> float:
     """Share of the question's terms in `text`, compounds included."""
     if not question.terms:
         return 0.0
-    words = set(analyze(text))
+    words = set(analyze(text, nynorsk_as_bokmaal=True))
     return sum(_found(term, words) for term in question.terms) / len(question.terms)
 
 
@@ -214,6 +255,9 @@ def addresses(
         parts.append((weights.intent, intent))
     if use_dense:
         parts.append((weights.dense, dense))
+    band = band_fit(question.values, text)
+    if band is not None:
+        parts.append((weights.intent, band))
     total = sum(w for w, _ in parts)
     score = sum(w * v for w, v in parts) / total if total else 0.0
     # A question that asks how often / how much is not answered without one.

@@ -13,6 +13,7 @@ from rag.models import Language
 
 # Refusal reasons recorded in the answer and the audit log.
 REASON_NOT_FOUND = "no_relevant_sources"
+REASON_UNKNOWN_TERM = "unknown_term"
 REASON_NOT_ANSWERABLE = "sources_do_not_answer"
 REASON_NO_QUOTE = "no_sentence_answers"
 REASON_UNSUPPORTED = "answer_not_supported_by_sources"
@@ -28,6 +29,14 @@ REFUSALS: dict[str, dict[Language, str]] = {
         "nb": "Jeg finner ikke svar på dette i retningslinjene som er tilgjengelige.",
         "nn": "Eg finn ikkje svar på dette i retningslinjene som er tilgjengelege.",
         "en": "I cannot find an answer to this in the available guidelines.",
+    },
+    REASON_UNKNOWN_TERM: {
+        "nb": "Jeg finner ikke {terms} i kildene du har tilgang til, så jeg gir ikke noe svar. "
+        "Bruker kildene et annet ord for det, kan du spørre med det ordet.",
+        "nn": "Eg finn ikkje {terms} i kjeldene du har tilgang til, så eg gir ikkje noko svar. "
+        "Brukar kjeldene eit anna ord for det, kan du spørje med det ordet.",
+        "en": "I cannot find {terms} in the sources available to you, so I give no answer. "
+        "If the sources use another word for it, ask with that word.",
     },
     REASON_NOT_ANSWERABLE: {
         "nb": "Dokumentene jeg fant om temaet, svarer ikke på akkurat dette. Se de nærmeste kildene.",
@@ -76,7 +85,16 @@ REMOVED_NOTICE: dict[Language, str] = {
 }
 
 
-def refusal_text(language: Language, reason: str = REASON_NOT_FOUND) -> str:
+def refusal_text(language: Language, reason: str = REASON_NOT_FOUND, *, terms: list[str] | None = None) -> str:
+    """The refusal in the question's language form; an unknown-term refusal names the words."""
+    if reason == REASON_UNKNOWN_TERM:
+        if not terms:
+            reason = REASON_NOT_FOUND
+        else:
+            conjunction = {"nb": "eller", "nn": "eller", "en": "or"}[language]
+            quoted = [f"«{t}»" for t in terms]
+            named = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} {conjunction} {quoted[-1]}"
+            return REFUSALS[REASON_UNKNOWN_TERM][language].format(terms=named)
     return REFUSALS.get(reason, REFUSALS[REASON_NOT_FOUND])[language]
 
 

@@ -38,8 +38,10 @@ MIN_WORDS = 3
 # Two quotes sharing this share of their words say the same thing (overlapping chunks
 # repeat sentences; table rows share most words but not their values, so this is high).
 DUPLICATE_OVERLAP = 0.95
-# Lines a list intro brings with it.
+# Lines a list intro brings with it, and the longest enumeration quoted whole.
 MAX_LIST_LINES = 6
+# A list item ending like this continues into the next: the items are one sentence.
+_ITEM_CONTINUES = (",", ";", " og", " eller", " or", " and")
 
 # Sentences that lean on the sentence before them.
 _ANAPHORA = re.compile(
@@ -86,25 +88,35 @@ def _is_quotable(text: str, heading: bool) -> bool:
     return len(words) >= MIN_WORDS or any(ch.isdigit() for ch in text)
 
 
-def _candidates(passages: list[Passage]) -> tuple[list[_Candidate], dict[tuple[int, int], str], dict[int, int]]:
+@dataclass
+class _Sentences:
+    """Every sentence of the passages by (passage, sentence) index, whether it is a list item,
+    and how many sentences each passage has."""
+
+    text: dict[tuple[int, int], str]
+    list_item: dict[tuple[int, int], bool]
+    counts: dict[int, int]
+
+
+def _candidates(passages: list[Passage]) -> tuple[list[_Candidate], _Sentences]:
     found: list[_Candidate] = []
-    sentences: dict[tuple[int, int], str] = {}
-    counts: dict[int, int] = {}
+    sentences = _Sentences({}, {}, {})
     for p_index, passage in enumerate(passages):
         parts = segments(passage.text)
-        counts[p_index] = len(parts)
+        sentences.counts[p_index] = len(parts)
         for s_index, segment in enumerate(parts):
-            sentences[(p_index, s_index)] = segment.text
+            sentences.text[(p_index, s_index)] = segment.text
+            sentences.list_item[(p_index, s_index)] = segment.list_item
             if _is_quotable(segment.text, segment.heading):
                 heading = " > ".join([passage.title, *passage.heading_path])
                 found.append(_Candidate(p_index, s_index, segment.text, heading, f"{heading}\n{passage.text}"))
-    return found, sentences, counts
+    return found, sentences
 
 
 def rank_sentences(
     question: QuestionProfile, passages: list[Passage], embedder: QueryEmbedder | None
-) -> tuple[list[_Candidate], dict[tuple[int, int], str], dict[int, int]]:
-    candidates, sentences, counts = _candidates(passages)
+) -> tuple[list[_Candidate], _Sentences]:
+    candidates, sentences = _candidates(passages)
 
     def score(candidate: _Candidate, vector: np.ndarray | None) -> None:
         candidate.fit = addresses(
@@ -125,18 +137,71 @@ def rank_sentences(
             score(candidate, np.asarray(vector))
         head.sort(key=lambda c: c.score, reverse=True)
         candidates = head
-    return candidates, sentences, counts
+    return candidates, sentences
 
 
-def _with_context(candidate: _Candidate, sentences: dict[tuple[int, int], str], counts: dict[int, int]) -> list[int]:
-    """Sentence indexes to quote for a candidate: itself, the sentence it leans on, a list it introduces."""
+def _with_context(candidate: _Candidate, sentences: _Sentences) -> list[int]:
+    """Sentence indexes to quote for a candidate: itself, the sentence it leans on, a list it
+    introduces, or the whole enumeration it is one item of."""
     p, s = candidate.passage_index, candidate.sentence_index
+    enumeration = _enumeration(p, s, sentences)
+    if enumeration:
+        return enumeration
     indexes = [s]
     if s > 0 and _ANAPHORA.match(candidate.text):
         indexes.insert(0, s - 1)
     if candidate.text.rstrip().endswith(":"):
-        indexes.extend(range(s + 1, min(counts[p], s + 1 + MAX_LIST_LINES)))
+        indexes.extend(range(s + 1, min(sentences.counts[p], s + 1 + MAX_LIST_LINES)))
     return indexes
+
+
+def _list_of(p: int, s: int, sentences: _Sentences) -> range | None:
+    """The sentence indexes of the list that sentence s is an item of, or None."""
+    if not sentences.list_item.get((p, s)):
+        return None
+    first = last = s
+    while first > 0 and sentences.list_item.get((p, first - 1)):
+        first -= 1
+    while last + 1 < sentences.counts[p] and sentences.list_item.get((p, last + 1)):
+        last += 1
+    return range(first, last + 1)
+
+
+def _enumeration(p: int, s: int, sentences: _Sentences) -> list[int]:
+    """The list a list item belongs to, when its items are parts of one sentence
+    ("- kaldsveitt, kvalm eller svimmel," / "- blodtrykket fell meir enn 20 mmHg,"):
+    one item alone drops the other conditions. Empty for a free-standing item."""
+    items = _list_of(p, s, sentences)
+    if items is None or len(items) > MAX_LIST_LINES:
+        return []
+    joined = any(sentences.text[(p, i)].rstrip().endswith(_ITEM_CONTINUES) for i in items)
+    return list(items) if joined else []
+
+
+def _whole_lists(chosen: list[tuple[int, list[int]]], sentences: _Sentences) -> list[tuple[int, list[int]]]:
+    """Quotes that are two or more items of one short list become that whole list, in its
+    order: steps 2, 3 and 4 of a procedure without step 1 leave out what to do first."""
+    lists: dict[int, tuple[int, range]] = {}
+    for position, (p, indexes) in enumerate(chosen):
+        items = _list_of(p, indexes[0], sentences)
+        if items is not None and len(items) <= MAX_LIST_LINES and all(i in items for i in indexes):
+            lists[position] = (p, items)
+    merged: list[tuple[int, list[int]]] = []
+    done: set[tuple[int, int]] = set()
+    for position, (p, indexes) in enumerate(chosen):
+        key = lists.get(position)
+        if key is None:
+            merged.append((p, indexes))
+            continue
+        p_list, items = key
+        if (p_list, items.start) in done:
+            continue
+        if sum(1 for other in lists.values() if other == key) >= 2:
+            merged.append((p_list, list(items)))
+            done.add((p_list, items.start))
+        else:
+            merged.append((p, indexes))
+    return merged
 
 
 def quote_answer(
@@ -148,7 +213,7 @@ def quote_answer(
     max_sentences: int,
 ) -> QuoteAnswer | None:
     """The best one to `max_sentences` quotes, or None when no passage has a quotable sentence."""
-    ranked, sentences, counts = rank_sentences(question, passages, embedder)
+    ranked, sentences = rank_sentences(question, passages, embedder)
     if not ranked:
         return None
     best = ranked[0].score
@@ -157,15 +222,16 @@ def quote_answer(
     for candidate in ranked:
         if len(chosen) >= max_sentences or (chosen and candidate.score < FOLLOWER_SHARE * best):
             break
-        indexes = [i for i in _with_context(candidate, sentences, counts) if (candidate.passage_index, i) not in taken]
+        indexes = [i for i in _with_context(candidate, sentences) if (candidate.passage_index, i) not in taken]
         if not indexes:
             continue
-        words = _words(" ".join(sentences[(candidate.passage_index, i)] for i in indexes))
-        if any(_overlap(words, _words(" ".join(sentences[(p, i)] for i in idx))) > DUPLICATE_OVERLAP for p, idx in chosen):
+        words = _words(" ".join(sentences.text[(candidate.passage_index, i)] for i in indexes))
+        if any(_overlap(words, _words(" ".join(sentences.text[(p, i)] for i in idx))) > DUPLICATE_OVERLAP for p, idx in chosen):
             continue
         chosen.append((candidate.passage_index, indexes))
         taken.update((candidate.passage_index, i) for i in indexes)
 
+    chosen = _whole_lists(chosen, sentences)
     # Cite in order of first appearance, quote in the ranked order.
     numbers: dict[int, int] = {}
     citations: list[Citation] = []
@@ -176,7 +242,7 @@ def quote_answer(
             citations.append(Citation(number=numbers[p_index], passage=passages[p_index], support=1.0))
         citation = citations[numbers[p_index] - 1]
         for i in indexes:
-            text = sentences[(p_index, i)]
+            text = sentences.text[(p_index, i)]
             citation.sentences.append(text)
             citation.highlights.append(text)
             answer_sentences.append(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -32,7 +32,8 @@ from rag.models import Language, Passage
 from rag.settings import Settings
 from rag.sparse import BM25Encoder
 from rag.store import Hit, SearchFilter, Store
-from rag.text import analyze
+from rag.text import analyze, tokenize
+from rag.vocabulary import candidate_words, unknown_words
 
 
 @dataclass
@@ -45,13 +46,16 @@ class RetrievalResult:
     rerank_ms: float = 0.0
     standalone_question: str = ""
     candidates: int = 0
+    # Rare question words no chunk the user may read contains (rag.vocabulary): the question
+    # is about something the library does not cover, whatever the passages score.
+    unknown_terms: list[str] = field(default_factory=list)
 
 
 def term_coverage(query_terms: set[str], passage_text: str) -> float:
     """Share of the query's distinct content terms that occur in the passage."""
     if not query_terms:
         return 0.0
-    return len(query_terms & set(analyze(passage_text))) / len(query_terms)
+    return len(query_terms & set(analyze(passage_text, nynorsk_as_bokmaal=True))) / len(query_terms)
 
 
 def dense_relevance(dense_cosine: float | None, baseline: float) -> float:
@@ -133,10 +137,11 @@ class Retriever:
         top_k = top_k or settings.top_k
         started = time.perf_counter()
         dense = self.embedder.embed_queries([query])[0]
+        flt = SearchFilter(access_groups, doc_types or (), publishers or ())
         hits = self.store.hybrid_search(
             dense.tolist(),
             self.sparse.encode_query(query),
-            SearchFilter(access_groups, doc_types or (), publishers or ()),
+            flt,
             limit=max(top_k, settings.rerank_candidates if settings.reranker_model else 0),
             dense_candidates=settings.dense_candidates,
             sparse_candidates=settings.sparse_candidates,
@@ -145,7 +150,7 @@ class Retriever:
             rrf_k=settings.rrf_k,
         )
         retrieval_ms = (time.perf_counter() - started) * 1000
-        query_terms = set(analyze(query))
+        query_terms = set(analyze(query, nynorsk_as_bokmaal=True))
         query_language = detect_language(query)
         passages = [self._passage(hit, query_terms, query_language) for hit in hits]
         rerank_ms = 0.0
@@ -155,14 +160,30 @@ class Retriever:
             rerank_ms = (time.perf_counter() - rerank_started) * 1000
         passages = passages[:top_k]
         best = max((p.relevance for p in passages), default=0.0)
+        unknown = self._unknown_terms(query, query_language, hits, flt) if settings.unknown_term_gate else []
         return RetrievalResult(
             query=query,
             passages=passages,
             best_relevance=best,
-            relevant=best >= settings.min_relevance,
+            relevant=best >= settings.min_relevance and not unknown,
             retrieval_ms=retrieval_ms,
             rerank_ms=rerank_ms,
             candidates=len(hits),
+            unknown_terms=unknown,
+        )
+
+    def _unknown_terms(self, query: str, language: Language, hits: list[Hit], flt: SearchFilter) -> list[str]:
+        candidates = candidate_words(
+            query, language, min_chars=self.settings.unknown_term_min_chars, max_zipf=self.settings.unknown_term_max_zipf
+        )
+        if not candidates:
+            return []
+        nearby = {word for hit in hits for word in tokenize(hit.payload.get("text", ""))}
+        return unknown_words(
+            candidates,
+            lambda indices: self.store.terms_present(sorted(indices), flt),
+            nearby,
+            max_zipf=self.settings.unknown_term_max_zipf,
         )
 
     def _passage(self, hit: Hit, query_terms: set[str], query_language: Language) -> Passage:

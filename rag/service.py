@@ -34,6 +34,7 @@ from rag.messages import (
     REASON_NO_QUOTE,
     REASON_NOT_ANSWERABLE,
     REASON_NOT_FOUND,
+    REASON_UNKNOWN_TERM,
     REASON_UNSUPPORTED,
     fallback_notice,
     refusal_text,
@@ -120,7 +121,8 @@ class AnsweringService:
         retrieval = self._retrieve(prepared, timings, use_model=mode == "generate")
 
         if not retrieval.relevant:
-            yield self._finish(self._refusal(prepared, retrieval, REASON_NOT_FOUND, timings), prepared, started)
+            reason = REASON_UNKNOWN_TERM if retrieval.unknown_terms else REASON_NOT_FOUND
+            yield self._finish(self._refusal(prepared, retrieval, reason, timings), prepared, started)
             return
         if mode == "quote":
             answer = self._quote(prepared, retrieval, timings, FALLBACK_QUOTE_MODE, refusal=REASON_NO_QUOTE)
@@ -362,7 +364,7 @@ class AnsweringService:
         return Answer(
             question=prepared.text,
             standalone_question=retrieval.standalone_question,
-            text=refusal_text(prepared.language, reason),
+            text=refusal_text(prepared.language, reason, terms=retrieval.unknown_terms),
             language=prepared.language,
             kind="refusal",
             refused=True,

@@ -169,7 +169,7 @@ class Settings(BaseSettings):
     # Floor and relevance weights calibrated by benchmarks/retrieval_quality.py for the default embedder:
     # the highest floor that refuses at most 10% of answerable gold questions in every language.
     min_relevance: float = Field(
-        default=0.578,
+        default=0.534,
         description="Relevance floor, calibrated on the gold set; below it the service refuses without calling the LLM",
     )
     relevance_lexical_weight: float = Field(
@@ -179,10 +179,21 @@ class Settings(BaseSettings):
         description="Share of a passage's relevance from the question's terms it contains (same language); the rest is dense",
     )
     relevance_dense_baseline: float = Field(
-        default=0.55,
+        default=0.6,
         lt=1.0,
         description="Cosine the embedder gives unrelated text: dense relevance counts from here (calibrate per embedder)",
     )
+    unknown_term_gate: bool = Field(
+        default=True,
+        description="Refuse a Norwegian question naming a rare word that no readable chunk contains (see rag/vocabulary.py)",
+    )
+    unknown_term_max_zipf: float = Field(
+        default=3.0,
+        ge=0.0,
+        le=8.0,
+        description="A question word is rare (may name something) below this everyday Zipf frequency (wordfreq, bokmål)",
+    )
+    unknown_term_min_chars: int = Field(default=5, ge=1, description="Shorter question words are never checked (abbreviations)")
     reranker_model: str = Field(default="", description="CrossEncoder folder; empty = no reranking")
     rerank_candidates: int = Field(default=20, description="Fused hits the reranker re-scores")
     default_access_groups: list[str] = Field(

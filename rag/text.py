@@ -36,20 +36,75 @@ def stop_words() -> frozenset[str]:
     return frozenset(words)
 
 
+def _clean(text: str) -> str:
+    """NFC, soft hyphens and zero-width characters removed."""
+    text = unicodedata.normalize("NFC", text)
+    return re.sub("[\u00ad\u200b\u200c\u200d\ufeff]", "", text)
+
+
 def normalize(text: str) -> str:
     """NFC, lower case, soft hyphens and zero-width characters removed."""
-    text = unicodedata.normalize("NFC", text)
-    return re.sub("[\u00ad\u200b\u200c\u200d\ufeff]", "", text).lower()
+    return _clean(text).lower()
 
 
 def tokenize(text: str) -> list[str]:
     return _TOKEN_RE.findall(normalize(text))
 
 
-def analyze(text: str, language: str = "norwegian") -> list[str]:
-    """Stemmed content terms in order (duplicates kept, for term frequency)."""
+def tokens_as_written(text: str) -> list[str]:
+    """The tokens of `tokenize`, with their case kept."""
+    return _TOKEN_RE.findall(_clean(text))
+
+
+# Nynorsk forms of words that carry clinical meaning, as bokmål. The Snowball stemmer is
+# bokmål's, so "vaksen" and "voksen" (adult), "halde" and "holde" would otherwise never
+# meet. Used where both sides are analysed at query time (the relevance floor's term
+# coverage, whether a sentence answers the question), not for the BM25 index, so an
+# index built before a word was added here stays consistent.
+_NYNORSK_AS_BOKMAAL = {
+    "vaksen": "voksen", "vaksne": "voksne", "vaksent": "voksent",
+    "born": "barn", "borna": "barna", "bornet": "barnet", "borne": "barnet",
+    "halde": "holde", "held": "holder", "heldt": "holdt", "haldast": "holdes",
+    "gje": "gi", "gjev": "gir", "gjeve": "gitt", "gjevast": "gis", "gjevne": "gitte",
+    "mykje": "mye", "meir": "mer", "fleire": "flere", "nokre": "noen", "noko": "noe",
+    "sjuk": "syk", "sjuke": "syke", "sjukdom": "sykdom", "sjukepleiar": "sykepleier", "sjukepleiarar": "sykepleiere",
+    "sjukehus": "sykehus", "sjukehuset": "sykehuset",
+    "høg": "høy", "høgt": "høyt", "høge": "høye", "høgare": "høyere", "låg": "lav", "lågt": "lavt", "låge": "lave",
+    "lågare": "lavere",
+    "veke": "uke", "veker": "uker", "vekene": "ukene", "timar": "timer", "timane": "timene", "dagar": "dager",
+    "dagane": "dagene", "månad": "måned", "månader": "måneder",
+    "auke": "øke", "aukar": "øker", "auka": "økt", "søkk": "synk", "fell": "faller",
+    "kjelde": "kilde", "kjelder": "kilder", "kjeldene": "kildene",
+    "hand": "hånd", "handa": "hånden", "handdesinfeksjon": "hånddesinfeksjon",
+    "handhygiene": "håndhygiene", "hovud": "hode", "hovudet": "hodet", "auge": "øye", "augo": "øyne",
+    "tidleg": "tidlig", "seinare": "senere", "sein": "sen", "fyrst": "først", "berre": "bare",
+    "ikkje": "ikke", "medan": "mens", "byrje": "begynne", "byrjar": "begynner",
+    "teke": "tatt", "takast": "tas",
+    "pasientar": "pasienter", "pasientane": "pasientene", "legar": "leger",
+    "observerast": "observeres", "vurderast": "vurderes", "gjerast": "gjøres",
+    "dokumenterast": "dokumenteres", "skiftast": "skiftes", "fjernast": "fjernes", "brukast": "brukes",
+    "kontrollerast": "kontrolleres", "målast": "måles", "avsluttast": "avsluttes",
+}
+
+
+def nynorsk_as_bokmaal(word: str) -> str:
+    """The bokmål form of a common nynorsk word (lower case), else the word itself."""
+    return _NYNORSK_AS_BOKMAAL.get(word, word)
+
+
+def stem(word: str, language: str = "norwegian") -> str:
+    """The stem the BM25 index holds for a lower-case word."""
+    return word if word[:1].isdigit() else _stemmer(language).stemWord(word)
+
+
+def analyze(text: str, language: str = "norwegian", *, nynorsk_as_bokmaal: bool = False) -> list[str]:
+    """Stemmed content terms in order (duplicates kept, for term frequency).
+    `nynorsk_as_bokmaal` maps common nynorsk word forms to bokmål before stemming."""
     stop = stop_words()
     tokens = [t for t in tokenize(text) if t not in stop]
+    if nynorsk_as_bokmaal:
+        tokens = [_NYNORSK_AS_BOKMAAL.get(t, t) for t in tokens]
+        tokens = [t for t in tokens if t not in stop]
     # Numbers are not stemmed: "0,5" must stay "0,5".
     stemmer = _stemmer(language)
     return [t if t[0].isdigit() else stemmer.stemWord(t) for t in tokens]

@@ -431,12 +431,16 @@ def search(
                     "standalone_question": result.standalone_question,
                     "relevant": result.relevant,
                     "best_relevance": result.best_relevance,
+                    "unknown_terms": result.unknown_terms,
                     "retrieval_ms": result.retrieval_ms,
                     "passages": [p.model_dump(mode="json") for p in result.passages],
                 }
             )
             continue
-        if not result.relevant:
+        if result.unknown_terms:
+            words = ", ".join(f"«{w}»" for w in result.unknown_terms)
+            typer.secho(f"Ingen kilde du har tilgang til, nevner {words}.", fg=typer.colors.YELLOW)
+        elif not result.relevant:
             typer.secho("Ingen treff over relevansgrensen.", fg=typer.colors.YELLOW)
         for rank, p in enumerate(result.passages, start=1):
             typer.secho(f"{rank}. {p.title} — {p.heading}  (relevans {p.relevance:.2f})", bold=True)

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from rag.messages import REASON_NOT_FOUND, fallback_notice
+from rag.messages import REASON_NOT_FOUND, REASON_UNKNOWN_TERM, fallback_notice
 from rag.models import Answer, AnswerSentence, Language, Passage
 from rag.settings import Settings
 from ui.documents import document_path
@@ -412,7 +412,7 @@ def present(answer: Answer, settings: Settings, today: dt.date | None = None) ->
     numbered: list[tuple[int, Passage, list[str]]] = []
     heading = texts.sources
     if answer.refused:
-        found = answer.refusal_reason != REASON_NOT_FOUND
+        found = answer.refusal_reason not in {REASON_NOT_FOUND, REASON_UNKNOWN_TERM}
         title, hint = (texts.found_title, texts.found_hint) if found else (texts.refusal_title, texts.refusal_hint)
         blocks.append(f"**{title}.** {_safe(answer.text or answer.refusal_reason)}")
         blocks.append(hint)

@@ -654,6 +654,27 @@ class EdgeEngine(Engine):
             response = _call("facet", shard.facet, q.FacetRequest(key, limit=100_000, exact=True, filter=_filter(where)))
             return {str(hit.value): int(hit.count) for hit in response.hits}
 
+    def terms_present(self, name: str, indices: Sequence[int], where: Where) -> set[int]:
+        if not indices:
+            return set()
+        q = _edge()
+        flt = _filter(where)
+        requests = [
+            q.QueryRequest(
+                limit=1,
+                query=q.Query.Nearest(q.SparseVector([index], [1.0]), using=SPARSE_VECTOR),
+                filter=flt,
+                with_payload=False,
+                with_vector=False,
+            )
+            for index in indices
+        ]
+        with self._read(None, name) as shard:
+            if shard is None:
+                return set()
+            results = _call("query", shard.query_batch, q.QueryBatchRequest(requests))
+        return {index for index, points in zip(indices, results, strict=True) if points}
+
     def hybrid(
         self,
         name: str,

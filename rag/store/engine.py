@@ -82,6 +82,11 @@ class Engine(ABC):
         into the hits to return, each with its BM25 score, payload and dense vector."""
 
     @abstractmethod
+    def terms_present(self, name: str, indices: Sequence[int], where: Where) -> set[int]:
+        """Which sparse (BM25 term) indices occur in at least one point matching `where`
+        (one batch of single-term queries)."""
+
+    @abstractmethod
     def dense(self, name: str, vector: Sequence[float], where: Where | None, limit: int, *, exact: bool) -> list[tuple[str, float]]:
         """Dense search alone (exact = brute force), for recall checks."""
 

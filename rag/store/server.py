@@ -220,6 +220,19 @@ class ServerEngine(Engine):
         response = self._call("facet", self.client.facet, name, key, facet_filter=_filter(where), limit=100_000, exact=True)
         return {str(hit.value): int(hit.count) for hit in response.hits}
 
+    def terms_present(self, name: str, indices: Sequence[int], where: Where) -> set[int]:
+        if not indices or self.info(name) is None:
+            return set()
+        qfilter = _filter(where)
+        requests = [
+            models.QueryRequest(
+                query=models.SparseVector(indices=[index], values=[1.0]), using=SPARSE_VECTOR, filter=qfilter, limit=1
+            )
+            for index in indices
+        ]
+        responses = self._call("query", self.client.query_batch_points, name, requests=requests)
+        return {index for index, response in zip(indices, responses, strict=True) if response.points}
+
     def hybrid(
         self,
         name: str,

@@ -277,6 +277,12 @@ class Store:
             hits.append(Hit(id=point_id, payload=payload, fused_score=fused, dense_score=cosine, sparse_score=sparse_score))
         return hits
 
+    def terms_present(self, indices: Sequence[int], flt: SearchFilter) -> set[int]:
+        """The BM25 term indices (`rag.sparse.term_index`) found in some chunk the filter lets through."""
+        if flt.matches_nothing or self._readable() is None:
+            return set()
+        return self.engine.terms_present(self.collection, list(indices), flt.where())
+
     def dense_search(
         self, vector: Sequence[float], flt: SearchFilter | None = None, *, limit: int = 10, exact: bool = False
     ) -> list[tuple[str, float]]:

@@ -211,6 +211,14 @@ def test_refusal_texts_say_why_in_the_question_language():
     # Found the documents, but no sentence answers: the guidelines are not blamed.
     assert "retningslinjene" not in refusal_text("nb", REASON_NO_QUOTE)
     assert refusal_text("nn", REASON_NO_QUOTE).startswith("Eg fann dokument")
+    # A word no readable source has is named; an unknown-term refusal without words is the plain one.
+    from rag.messages import REASON_UNKNOWN_TERM
+
+    assert refusal_text("nn", REASON_UNKNOWN_TERM, terms=["diabetisk", "ketoacidose"]).startswith(
+        "Eg finn ikkje «diabetisk» eller «ketoacidose» i kjeldene du har tilgang til"
+    )
+    assert refusal_text("en", REASON_UNKNOWN_TERM, terms=["a", "b", "c"]).startswith("I cannot find «a», «b» or «c» in")
+    assert refusal_text("nb", REASON_UNKNOWN_TERM) == refusal_text("nb")
 
 
 def test_the_system_prompt_holds_no_example_a_model_could_copy_as_a_fact():

@@ -85,6 +85,28 @@ def test_a_question_about_children_is_not_answered_with_the_adult_dose(service):
     assert anaphylaxis.kind == "quote" and "0,3 mg" in anaphylaxis.text
 
 
+def test_a_procedure_is_quoted_whole_and_in_order(service):
+    """Ranking picks steps 2, 3 and 4 of the hypoglycaemia procedure for "what do I do";
+    quoted alone they leave out step 1, the 15–20 g of carbohydrate, so the whole list is quoted."""
+    answer = service.answer(Question(text="lavt bs men våken pasient, hva gjør jeg", access_groups=FJORDBYEN))
+    assert answer.kind == "quote"
+    first_step, second_step = answer.text.find("Gi 15–20 g hurtigvirkende"), answer.text.find("Mål blodsukkeret på nytt")
+    assert 0 <= first_step < second_step
+
+
+def test_the_items_of_one_enumerated_sentence_are_quoted_together(service):
+    """"Avbryt mobiliseringa dersom" lists three conditions, each a fragment ending in a comma:
+    one of them alone would tell a nurse to carry on when the saturation falls."""
+    answer = service.answer(Question(text="Når skal ein avbryte mobiliseringa?", access_groups=NORDLIA))
+    assert answer.kind == "quote"
+    assert "meir enn 20 mmHg" in answer.text and "under 90 %" in answer.text and "kaldsveitt" in answer.text
+
+
+def test_a_nynorsk_question_about_an_adult_dose_gets_the_adult_row(service):
+    answer = service.answer(Question(text="Adrenalindose ved anafylaksi hos vaksen?", access_groups=["nasjonal"]))
+    assert answer.kind == "quote" and "Voksne og barn over 12 år; Dose adrenalin 1 mg/ml i.m.: 0,5 mg" in answer.text
+
+
 def test_generate_mode_streams_a_draft_then_shows_only_what_verification_kept(indexed_settings):
     settings = indexed_settings.model_copy(update={"answer_mode": "generate"})
     events = list(
@@ -111,6 +133,34 @@ def test_off_topic_question_is_refused_without_calling_the_model(indexed_setting
     assert answer.refused and answer.refusal_reason == REASON_NOT_FOUND
     assert answer.text == "Jeg finner ikke svar på dette i retningslinjene som er tilgjengelige."
     assert answer.timings.first_token_ms is None
+
+
+def test_a_near_miss_naming_a_word_no_source_has_is_refused_with_that_word(indexed_settings):
+    """Vancomycin is in no sample document; the antibiotics guideline on gentamicin scores well
+    for it all the same. The refusal names the word, before any model is asked (the model path
+    does not exist: a call would raise)."""
+    missing_model = indexed_settings.model_copy(update={"llm_model_path": "/nonexistent/model.gguf", "llm_name": "missing"})
+    service = AnsweringService(missing_model)
+    answer = service.answer(Question(text="vankomycin dosering og speil", access_groups=FJORDBYEN))
+    assert answer.refused and answer.refusal_reason == "unknown_term"
+    assert answer.text.startswith("Jeg finner ikke «vankomycin» i kildene du har tilgang til")
+    nynorsk = service.answer(Question(text="Kva insulindose ved diabetisk ketoacidose?", access_groups=NORDLIA))
+    assert nynorsk.refused and "«ketoacidose»" in nynorsk.text and nynorsk.text.startswith("Eg finn ikkje")
+    # A word only in another hospital's document is as unknown to this user as one in none:
+    # the lookup is made within the user's groups.
+    local = "glykopyrron dose ved surkling?"  # Nordlia's palliative care procedure only
+    assert "«glykopyrron»" in service.answer(Question(text=local, access_groups=FJORDBYEN)).text
+
+    quotes = AnsweringService(indexed_settings.model_copy(update={"answer_mode": "quote"}))
+    assert not quotes.answer(Question(text=local, access_groups=NORDLIA)).refused
+    # A new compound of known words, and a patient's name, are not reasons to refuse.
+    compound = quotes.answer(Question(text="grense for hypoglykemi hos insulinbrukere", access_groups=FJORDBYEN))
+    assert not compound.refused and "4,0 mmol/l" in compound.text
+    named = quotes.answer(Question(text="Solveig Aarflot har fått vankomycin, hva er dosen?", access_groups=FJORDBYEN))
+    assert named.refusal_reason == "unknown_term" and "Aarflot" not in named.text and "«vankomycin»" in named.text
+    # One setting turns the gate off.
+    off = AnsweringService(missing_model.model_copy(update={"unknown_term_gate": False, "answer_mode": "quote"}))
+    assert off.answer(Question(text="vankomycin dosering og speil", access_groups=FJORDBYEN)).refusal_reason != "unknown_term"
 
 
 def test_refusal_is_in_the_language_of_the_question(indexed_settings):

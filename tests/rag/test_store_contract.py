@@ -238,6 +238,25 @@ def test_access_groups_filter_and_no_groups_match_nothing(store):
     assert [d["doc_id"] for d in store.documents(["fjordbyen"])] == ["file:lokal.md"]
 
 
+def test_which_terms_occur_is_answered_within_the_readers_groups(store):
+    """The unknown-term gate asks which BM25 terms occur in some chunk a user may read."""
+    from rag.sparse import term_index
+    from rag.text import stem
+
+    store.upsert(
+        [
+            point("file:nasjonal.md", 0, "Vankomycin doseres etter serumkonsentrasjon", unit(0)),
+            point("file:lokal.md", 0, "Epiduralkateteret inspiseres hver vakt", unit(1), groups=("fjordbyen",)),
+        ]
+    )
+    vancomycin, epidural, absent = (term_index(stem(w)) for w in ("vankomycin", "epiduralkateteret", "hyperkalemi"))
+    asked = [vancomycin, epidural, absent]
+    assert store.terms_present(asked, SearchFilter(["nasjonal"])) == {vancomycin}
+    assert store.terms_present(asked, SearchFilter(["nasjonal", "fjordbyen"])) == {vancomycin, epidural}
+    assert store.terms_present(asked, SearchFilter([])) == set()
+    assert store.terms_present([], SearchFilter(["nasjonal"])) == set()
+
+
 def test_document_type_and_publisher_filters(store):
     store.upsert(
         [

@@ -193,6 +193,15 @@ def test_a_refusal_after_the_right_documents_were_found_does_not_blame_the_guide
     # Nothing found at all: the guidelines' title, no sources.
     none = presenter.present(answer.model_copy(update={"refusal_reason": REASON_NOT_FOUND}), settings)
     assert none.markdown.startswith("**Fant ikke svar i kildene.**") and not none.sources and not _pills(none.markdown)
+    # A word no readable source has: the same, with the word named and no neighbouring topic offered.
+    from rag.messages import REASON_UNKNOWN_TERM, refusal_text
+
+    unknown = answer.model_copy(
+        update={"refusal_reason": REASON_UNKNOWN_TERM, "text": refusal_text("nb", REASON_UNKNOWN_TERM, terms=["vankomycin"])}
+    )
+    view = presenter.present(unknown, settings)
+    assert view.markdown.startswith("**Fant ikke svar i kildene.** Jeg finner ikke «vankomycin» i kildene")
+    assert not view.sources and not _pills(view.markdown)
 
 
 def test_the_supporting_text_is_highlighted_verbatim_in_the_passage():

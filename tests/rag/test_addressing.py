@@ -1,0 +1,42 @@
+"""Whether a text answers the question: the signals that rank quote sentences."""
+
+from __future__ import annotations
+
+from rag.addressing import band_fit, intent_met, profile
+from rag.text import analyze
+
+
+def test_a_patient_value_is_matched_to_the_band_that_holds_it():
+    ciwa = profile("ciwa 17 hva gir jeg")
+    assert ciwa.values == (17.0,)
+    assert band_fit(ciwa.values, "16–20 Alvorlig abstinens. Diazepam 20 mg p.o.") == 1.0
+    assert band_fit(ciwa.values, "10–15 Moderat abstinens. Diazepam 10 mg p.o.") == 0.0
+    assert band_fit(ciwa.values, "over 20: tilsyn av lege straks") == 0.0
+    assert band_fit(ciwa.values, "Skår 17 eller høyere: ring lege") == 1.0
+    assert band_fit(ciwa.values, "under 10: ikke legemiddel") == 0.0
+    # A text with no band says nothing either way; nor does a question with no value.
+    assert band_fit(ciwa.values, "Diazepam gis p.o. etter tabellen.") is None
+    assert band_fit(profile("hva gir jeg ved abstinens").values, "16–20 Alvorlig abstinens") is None
+
+
+def test_a_score_name_with_a_digit_is_not_a_patient_value():
+    assert profile("NEWS2 5 og feber, hvor fort skal lege se pas?").values == (5.0,)
+    assert profile("anafylaksi barn 8 år").values == (8.0,)
+
+
+def test_a_compound_dose_word_asks_for_a_dose_and_a_dosing_rule_answers_it():
+    question = profile("Adrenalindose ved anafylaksi hos vaksen?")
+    assert [name for name, _ in question.intents] == ["dose"]
+    assert intent_met(question, "Voksne og barn over 12 år: 0,5 mg") == 1.0
+    assert intent_met(question, "Morfin p.o. til s.c.: del dosen på 2.") == 1.0
+    assert intent_met(question, "Behovsdose = 1/6 av samla døgndose opioid.") == 1.0
+    assert intent_met(question, "Adrenalin er førstevalg og skal gis uten forsinkelse.") == 0.0
+
+
+def test_nynorsk_forms_meet_their_bokmaal_words_when_asked():
+    assert analyze("vaksen", nynorsk_as_bokmaal=True) == analyze("voksen")
+    assert analyze("halde fram", nynorsk_as_bokmaal=True)[0] == analyze("holde")[0]
+    # Off by default: the BM25 index keeps the words as written.
+    assert analyze("vaksen") != analyze("voksen")
+    # A nynorsk stop word does not turn into a bokmål content word.
+    assert analyze("kor mykje", nynorsk_as_bokmaal=True) == analyze("kor mykje")
