@@ -188,7 +188,7 @@ class Settings(BaseSettings):
         description="Refuse a Norwegian question naming a rare word that no readable chunk contains (see rag/vocabulary.py)",
     )
     unknown_term_max_zipf: float = Field(
-        default=3.0,
+        default=2.5,
         ge=0.0,
         le=8.0,
         description="A question word is rare (may name something) below this everyday Zipf frequency (wordfreq, bokmål)",

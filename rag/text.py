@@ -84,12 +84,30 @@ _NYNORSK_AS_BOKMAAL = {
     "observerast": "observeres", "vurderast": "vurderes", "gjerast": "gjøres",
     "dokumenterast": "dokumenteres", "skiftast": "skiftes", "fjernast": "fjernes", "brukast": "brukes",
     "kontrollerast": "kontrolleres", "målast": "måles", "avsluttast": "avsluttes",
+    "heitte": "het", "heiter": "heter", "treng": "trenger", "trengst": "trengs", "gjere": "gjøre",
+    "sjølv": "selv", "saman": "sammen", "kvifor": "hvorfor", "korleis": "hvordan", "sjå": "se",
+    "nytte": "bruke", "nyttast": "brukes", "kome": "komme", "kjem": "kommer", "utan": "uten",
+    "fyrste": "første", "vere": "være", "vore": "vært",
 }
+# Nynorsk endings and their bokmål counterparts, for words the table above does not hold
+# ("inspiserast", "pasientane", "forlikelegheit"). Long words only: short bokmål words end so too.
+_NYNORSK_ENDINGS = (("erast", "eres"), ("ast", "es"), ("ane", "ene"), ("ande", "ende"), ("legheit", "lighet"),
+                    ("heit", "het"), ("leg", "lig"), ("ar", "er"))
+_NYNORSK_ENDING_MIN_CHARS = 7
 
 
 def nynorsk_as_bokmaal(word: str) -> str:
     """The bokmål form of a common nynorsk word (lower case), else the word itself."""
     return _NYNORSK_AS_BOKMAAL.get(word, word)
+
+
+def bokmaal_variants(word: str) -> set[str]:
+    """The word and what it would be in bokmål: the table's form, and for a long word a
+    nynorsk ending swapped for bokmål's (every rule that applies, so some variants are not words)."""
+    variants = {word, _NYNORSK_AS_BOKMAAL.get(word, word)}
+    if len(word) >= _NYNORSK_ENDING_MIN_CHARS:
+        variants |= {word[: -len(nn)] + nb for nn, nb in _NYNORSK_ENDINGS if word.endswith(nn)}
+    return variants
 
 
 def stem(word: str, language: str = "norwegian") -> str:

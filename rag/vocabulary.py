@@ -21,8 +21,13 @@ A question word counts as *unknown* when all of these hold:
   ("insulinbrukere", "smartklokke", "blodoverføring"): Norwegian writes new
   compounds freely, and a new compound of known words is a way of asking,
   not a new thing;
-- it is not an abbreviated compound of a word in the retrieved passages
-  ("respfrekvens" for "respirasjonsfrekvens").
+- it is not an abbreviated compound or an inflection of a word in the retrieved
+  passages ("respfrekvens" for "respirasjonsfrekvens", "innstikkstaden" beside
+  "innstikkstedet"), nor the first part of a compound there ("lunge" in
+  "lungetuberkulose").
+
+Nynorsk words are looked up in their bokmål forms too (`rag.text.bokmaal_variants`):
+everyday nynorsk ("heitte", "pasientane", "inspiserast") is rare in bokmål text.
 
 The refusal names the word, so a nurse whose ward says "venflon" where the
 procedure says "PVK" sees at once what to ask instead.
@@ -37,7 +42,7 @@ from wordfreq import zipf_frequency
 
 from rag.models import Language
 from rag.sparse import term_index
-from rag.text import nynorsk_as_bokmaal, stem, stop_words, tokens_as_written
+from rag.text import bokmaal_variants, stem, stop_words, tokens_as_written
 
 # A compound part shorter than this is too short to be a word of its own ("ab" + "stinens").
 COMPOUND_PART_MIN_CHARS = 3
@@ -45,10 +50,17 @@ COMPOUND_PART_MIN_CHARS = 3
 _LINKING = ("s", "e")
 
 
+# A word sharing its first letters, this share of them and at least NEARBY_PREFIX_MIN_CHARS,
+# with a word of the retrieved passages is an inflection of it ("innstikkstaden", "innstikkstedet").
+NEARBY_PREFIX_SHARE = 0.7
+NEARBY_PREFIX_MIN_CHARS = 6
+
+
 @lru_cache(maxsize=50_000)
 def everyday_frequency(word: str) -> float:
-    """Zipf frequency of a word in everyday bokmål (0 = never seen, 7 = the commonest words)."""
-    return zipf_frequency(nynorsk_as_bokmaal(word), "nb")
+    """Zipf frequency of a word in everyday bokmål (0 = never seen, 7 = the commonest words);
+    a nynorsk word counts as its bokmål form."""
+    return max(zipf_frequency(variant, "nb") for variant in bokmaal_variants(word))
 
 
 def candidate_words(question: str, language: Language, *, min_chars: int, max_zipf: float) -> list[str]:
@@ -88,7 +100,7 @@ def _splits(word: str) -> Iterable[tuple[str, str]]:
 
 
 def _stems(word: str) -> set[str]:
-    return {stem(word), stem(nynorsk_as_bokmaal(word))}
+    return {stem(variant) for variant in bokmaal_variants(word)}
 
 
 def unknown_words(
@@ -124,10 +136,22 @@ def unknown_words(
         # A compound of known parts, at least one of them in the library.
         if any(part_known(h) and part_known(t) and (known(h) or known(t)) for h, t in _splits(word)):
             continue
-        if _abbreviates(word, nearby_words):
+        if _abbreviates(word, nearby_words) or _inflects(word, nearby_words):
             continue
         unknown.append(word)
     return unknown
+
+
+def _inflects(word: str, nearby_words: set[str]) -> bool:
+    """'innstikkstaden' beside 'innstikkstedet': a retrieved word that begins the same way for
+    most of the word's length (inflections, nynorsk forms, spelling variants)."""
+    if any(len(w) > len(word) and w.startswith(word) for w in nearby_words):
+        return True  # the first part of a compound there: "lunge" in "lungetuberkulose"
+    needed = max(NEARBY_PREFIX_MIN_CHARS, round(NEARBY_PREFIX_SHARE * len(word)))
+    if len(word) < needed:
+        return False
+    head = word[:needed]
+    return any(w.startswith(head) for w in nearby_words)
 
 
 def _abbreviates(word: str, nearby_words: set[str]) -> bool:

@@ -66,3 +66,18 @@ def test_the_library_is_asked_once():
 
     unknown_words(["vankomycin", "fenobarbital"], present, set(), max_zipf=MAX_ZIPF)
     assert len(calls) == 1
+
+
+def test_everyday_nynorsk_is_not_taken_for_a_rare_word():
+    # Rare in bokmål text, everyday in nynorsk: read through their bokmål forms.
+    assert candidates("Kven vann fotball-VM, og kva heitte treneren?", "nn") == []
+    assert candidates("Korleis skal ein gjere det sjølv, saman med pasientane?", "nn") == []
+    assert "pasientane" not in candidates("Kva skal pasientane ha?", "nn")
+
+
+def test_an_inflection_of_a_retrieved_word_is_known():
+    nearby = {"innstikkstedet", "inspiseres"}
+    assert unknown_words(["innstikkstaden"], library(), nearby, max_zipf=MAX_ZIPF) == []
+    assert unknown_words(["lunge"], library(), {"lungetuberkulose"}, max_zipf=MAX_ZIPF) == []
+    # Sharing a short beginning is not enough: "ketoacidose" is not "ketose".
+    assert unknown_words(["ketoacidose"], library(), {"ketose"}, max_zipf=MAX_ZIPF) == ["ketoacidose"]
