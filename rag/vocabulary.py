@@ -113,7 +113,8 @@ def unknown_words(
     """The candidates that the library does not know (see the module docstring).
 
     `present` says which BM25 term indices occur in the chunks the user may read (one call);
-    `nearby_words` are the words of the retrieved passages, for abbreviated compounds."""
+    `nearby_words` are the words of the retrieved passages, for abbreviations, inflections and
+    compound parts of their words."""
     if not candidates:
         return []
     needed: set[str] = set()
