@@ -18,6 +18,9 @@ REASON_NOT_ANSWERABLE = "sources_do_not_answer"
 REASON_NO_QUOTE = "no_sentence_answers"
 REASON_UNSUPPORTED = "answer_not_supported_by_sources"
 
+# An unknown-term refusal names at most this many words (the first in the question).
+MAX_NAMED_TERMS = 3
+
 # Why a quote answer was given instead of the model's.
 FALLBACK_QUOTE_MODE = "quote_mode"
 FALLBACK_MODEL_UNAVAILABLE = "model_unavailable"
@@ -92,7 +95,7 @@ def refusal_text(language: Language, reason: str = REASON_NOT_FOUND, *, terms: l
             reason = REASON_NOT_FOUND
         else:
             conjunction = {"nb": "eller", "nn": "eller", "en": "or"}[language]
-            quoted = [f"«{t}»" for t in terms]
+            quoted = [f"«{t}»" for t in terms[:MAX_NAMED_TERMS]]
             named = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} {conjunction} {quoted[-1]}"
             return REFUSALS[REASON_UNKNOWN_TERM][language].format(terms=named)
     return REFUSALS.get(reason, REFUSALS[REASON_NOT_FOUND])[language]

@@ -44,6 +44,9 @@ from rag.models import Language
 from rag.sparse import term_index
 from rag.text import bokmaal_variants, stem, stop_words, tokens_as_written
 
+# Enough to find what a real question names; a 2,000-character paste of rare words would
+# otherwise cost thousands of lookups (about 2 s for 166 words).
+MAX_CANDIDATES = 12
 # A compound part shorter than this is too short to be a word of its own ("ab" + "stinens").
 COMPOUND_PART_MIN_CHARS = 3
 # Letters that join Norwegian compound parts ("abstinens-s-behandling", "sykehus-e-...").
@@ -83,6 +86,8 @@ def candidate_words(question: str, language: Language, *, min_chars: int, max_zi
             continue
         if everyday_frequency(word) < max_zipf:
             found.append(word)
+            if len(found) == MAX_CANDIDATES:
+                break
     return found
 
 

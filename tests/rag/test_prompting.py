@@ -219,6 +219,8 @@ def test_refusal_texts_say_why_in_the_question_language():
     )
     assert refusal_text("en", REASON_UNKNOWN_TERM, terms=["a", "b", "c"]).startswith("I cannot find «a», «b» or «c» in")
     assert refusal_text("nb", REASON_UNKNOWN_TERM) == refusal_text("nb")
+    many = refusal_text("nb", REASON_UNKNOWN_TERM, terms=["a", "b", "c", "d", "e"])
+    assert "«c»" in many and "«d»" not in many
 
 
 def test_the_system_prompt_holds_no_example_a_model_could_copy_as_a_fact():

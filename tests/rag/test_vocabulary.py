@@ -81,3 +81,10 @@ def test_an_inflection_of_a_retrieved_word_is_known():
     assert unknown_words(["lunge"], library(), {"lungetuberkulose"}, max_zipf=MAX_ZIPF) == []
     # Sharing a short beginning is not enough: "ketoacidose" is not "ketose".
     assert unknown_words(["ketoacidose"], library(), {"ketose"}, max_zipf=MAX_ZIPF) == ["ketoacidose"]
+
+
+def test_a_long_paste_of_rare_words_is_checked_only_so_far():
+    from rag.vocabulary import MAX_CANDIDATES
+
+    paste = " ".join(f"xqzvor{chr(97 + i % 26)}{chr(97 + i // 26)}" for i in range(200))
+    assert len(candidates(paste)) == MAX_CANDIDATES
