@@ -96,11 +96,6 @@ _NYNORSK_ENDINGS = (("erast", "eres"), ("ast", "es"), ("ane", "ene"), ("ande", "
 _NYNORSK_ENDING_MIN_CHARS = 7
 
 
-def nynorsk_as_bokmaal(word: str) -> str:
-    """The bokmål form of a common nynorsk word (lower case), else the word itself."""
-    return _NYNORSK_AS_BOKMAAL.get(word, word)
-
-
 def bokmaal_variants(word: str) -> set[str]:
     """The word and what it would be in bokmål: the table's form, and for a long word a
     nynorsk ending swapped for bokmål's (every rule that applies, so some variants are not words)."""
