@@ -102,14 +102,13 @@ _INTENTS: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
 
 # A patient's value in the question ("CIWA 17", "barn 8 år", "NEWS2 5") and the bands a source
 # gives ("16–20", "6–12 år", "≥ 7", "under 10"): the row whose band holds the value answers it.
-_VALUE = r"\d+(?:[.,]\d+)?"
-_QUESTION_VALUE = re.compile(rf"(?<![\w.,\-–]){_VALUE}(?![\w])")
+_QUESTION_VALUE = re.compile(rf"(?<![\w.,\-–]){_NUMBER}(?![\w])")
 _BANDS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(rf"({_VALUE})\s*(?:–|-|—|til)\s*({_VALUE})"), "between"),
-    (re.compile(rf"(?:≥|>=|>|\bover|\bminst|\babove|\bat least)\s*({_VALUE})", re.I), "from"),
-    (re.compile(rf"({_VALUE})\s*(?:eller|or)\s*(?:høyere|høgare|mer|meir|over|higher|more)\b", re.I), "from"),
-    (re.compile(rf"(?:≤|<=|<|\bunder|\bbelow|\bless than|\bmindre enn)\s*({_VALUE})", re.I), "to"),
-    (re.compile(rf"({_VALUE})\s*(?:eller|or)\s*(?:lavere|lågare|mindre|under|lower|less)\b", re.I), "to"),
+    (re.compile(rf"({_NUMBER})\s*(?:–|-|—|til)\s*({_NUMBER})"), "between"),
+    (re.compile(rf"(?:≥|>=|>|\bover|\bminst|\babove|\bat least)\s*({_NUMBER})", re.I), "from"),
+    (re.compile(rf"({_NUMBER})\s*(?:eller|or)\s*(?:høyere|høgare|mer|meir|over|higher|more)\b", re.I), "from"),
+    (re.compile(rf"(?:≤|<=|<|\bunder|\bbelow|\bless than|\bmindre enn)\s*({_NUMBER})", re.I), "to"),
+    (re.compile(rf"({_NUMBER})\s*(?:eller|or)\s*(?:lavere|lågare|mindre|under|lower|less)\b", re.I), "to"),
 )
 
 

@@ -17,6 +17,7 @@ slik:") brings the lines after it, and a sentence that leans on the one before
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,21 +187,16 @@ def _whole_lists(chosen: list[tuple[int, list[int]]], sentences: _Sentences) -> 
         items = _list_of(p, indexes[0], sentences)
         if items is not None and len(items) <= MAX_LIST_LINES and all(i in items for i in indexes):
             lists[position] = (p, items)
+    quoted_from = Counter(lists.values())
     merged: list[tuple[int, list[int]]] = []
-    done: set[tuple[int, int]] = set()
+    done: set[tuple[int, range]] = set()
     for position, (p, indexes) in enumerate(chosen):
         key = lists.get(position)
-        if key is None:
+        if key is None or quoted_from[key] < 2:
             merged.append((p, indexes))
-            continue
-        p_list, items = key
-        if (p_list, items.start) in done:
-            continue
-        if sum(1 for other in lists.values() if other == key) >= 2:
-            merged.append((p_list, list(items)))
-            done.add((p_list, items.start))
-        else:
-            merged.append((p, indexes))
+        elif key not in done:
+            merged.append((key[0], list(key[1])))
+            done.add(key)
     return merged
 
 

@@ -106,7 +106,8 @@ def bokmaal_variants(word: str) -> set[str]:
 
 
 def stem(word: str, language: str = "norwegian") -> str:
-    """The stem the BM25 index holds for a lower-case word."""
+    """The stem the BM25 index holds for a lower-case word. Numbers are not stemmed: "0,5"
+    must stay "0,5"."""
     return word if word[:1].isdigit() else _stemmer(language).stemWord(word)
 
 
@@ -118,6 +119,4 @@ def analyze(text: str, language: str = "norwegian", *, nynorsk_as_bokmaal: bool 
     if nynorsk_as_bokmaal:
         tokens = [_NYNORSK_AS_BOKMAAL.get(t, t) for t in tokens]
         tokens = [t for t in tokens if t not in stop]
-    # Numbers are not stemmed: "0,5" must stay "0,5".
-    stemmer = _stemmer(language)
-    return [t if t[0].isdigit() else stemmer.stemWord(t) for t in tokens]
+    return [stem(t, language) for t in tokens]
