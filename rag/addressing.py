@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rag.support import medicines_found
+from rag.support import medicine_names, medicines_found
 from rag.text import analyze, normalize
 
 # Patient groups whose doses and routines differ from adults'. A question about one is only
@@ -45,6 +45,44 @@ def populations_named(text: str) -> set[str]:
     return {name for name, pattern in _POPULATIONS.items() if pattern.search(text)}
 
 
+# Routes of administration. Asked for morphine i.v., the s.c. dose beside it is not an answer,
+# and quoting it is the near miss that hurts most.
+_ROUTES: dict[str, re.Pattern[str]] = {
+    "intravenous": re.compile(r"\bi\.\s?v\.|\biv\b|\bintraven\w*", re.I),
+    "subcutaneous": re.compile(r"\bs\.\s?c\.|\bsc\b|\bsubkutan\w*|\bsubcutan\w*", re.I),
+    "intramuscular": re.compile(r"\bi\.\s?m\.|\bim\b|\bintramusk\w*|\bintramusc\w*", re.I),
+    "oral": re.compile(r"\bp\.\s?o\.|\bpo\b|\bper\s?os\b|\bperoral\w*|\boral\w*", re.I),
+    "rectal": re.compile(r"\brektal\w*|\brectal\w*|\bsupp\b|\bstikkpille\w*", re.I),
+}
+
+
+def routes_named(text: str) -> set[str]:
+    return {name for name, pattern in _ROUTES.items() if pattern.search(text)}
+
+
+# Scores, tests, devices and agents written with digits: "4AT", "NEWS2", "CRB-65", "FFP3",
+# "covid-19". Each names one thing exactly; a text that does not name it answers a neighbour
+# ("4AT delirium-screening, hvor ofte?" met the electrolyte checks "daglig" beside delirium).
+_CODE = re.compile(r"\b(?:(\d+)-?([^\W\d_]{2,})|([^\W\d_]{2,})-?(\d+))\b")
+
+
+def codes_named(text: str) -> set[tuple[str, str]]:
+    """The codes in a question, as (first part, second part), amounts ("500ml", "30min") left out."""
+    codes = set()
+    for match in _CODE.finditer(text):
+        first, second = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
+        letters = second if match.group(1) else first
+        if not _UNIT_WORD.fullmatch(letters):
+            codes.add((first.lower(), second.lower()))
+    return codes
+
+
+def code_in(code: tuple[str, str], text: str) -> bool:
+    """The code in `text`, written with or without a hyphen or space ("NEWS2", "NEWS 2", "CRB-65")."""
+    first, second = code
+    return re.search(rf"(?<![^\W_]){re.escape(first)}[-\s]?{re.escape(second)}(?![^\W_])", text, re.I) is not None
+
+
 # Words that make a question a question but say nothing about its topic.
 _QUESTION_WORDS = frozenset(
     analyze(
@@ -61,6 +99,7 @@ _TIME_UNIT = (
     r"(?:min\w*|sek\w*|sec\w*|t|time|timer|timar|timen|h|hours?|døgn|dag\w*|days?|uke\w*|veke\w*|weeks?"
     r"|måned\w*|månad\w*|months?)\b"
 )
+_UNIT_WORD = re.compile(rf"{_DOSE_UNIT}|{_TIME_UNIT}|år\w*|års\w*|years?|kg|cm|mm|mmhg|kpa|prosent|percent", re.I)
 
 # (what the question asks, pattern in the question, pattern a text answering it must contain)
 _INTENTS: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
@@ -174,6 +213,8 @@ class QuestionProfile:
     vector: np.ndarray | None = None
     populations: frozenset[str] = frozenset()  # children, pregnancy, breastfeeding: see _POPULATIONS
     values: tuple[float, ...] = ()  # the patient's numbers in the question: see band_fit
+    routes: frozenset[str] = frozenset()  # i.v., s.c. ...: see _ROUTES
+    codes: frozenset[tuple[str, str]] = frozenset()  # 4AT, NEWS2 ...: see _CODE
 
 
 def profile(question: str, embedder: QueryEmbedder | None = None) -> QuestionProfile:
@@ -183,7 +224,10 @@ def profile(question: str, embedder: QueryEmbedder | None = None) -> QuestionPro
     intents = [(name, answer) for name, asks, answer in _INTENTS if asks.search(question)]
     vector = embedder.embed_queries([question])[0] if embedder is not None else None
     values = tuple(_number(m.group(0)) for m in _QUESTION_VALUE.finditer(question))
-    return QuestionProfile(question, terms, intents, vector, frozenset(populations_named(question)), values)
+    return QuestionProfile(
+        question, terms, intents, vector, frozenset(populations_named(question)), values,
+        frozenset(routes_named(question)), frozenset(codes_named(question)),
+    )
 
 
 # Norwegian writes compounds as one word ("adrenalindosen", "gentamicinspeil"): a question
@@ -237,11 +281,21 @@ def addresses(
     A question naming a medicine is only answered by a text whose `surroundings`
     (the passage it stands in; default: the text and its context) name it too:
     the adult dose of another medicine does not answer it. Likewise a question about
-    children, pregnancy or breastfeeding needs surroundings that name that group."""
+    children, pregnancy or breastfeeding needs surroundings that name that group, one
+    naming a route (i.v., s.c. ...) surroundings that name that route, and one naming a
+    code (4AT, NEWS2, CRB-65) surroundings that name that code."""
     around = surroundings or f"{context}\n{text}"
     if not medicines_found(question.text, around, every=False):
         return 0.0
+    # ... nor by a row of the right table that names only another medicine (midazolam's dose
+    # beside morphine's in the palliative table).
+    if medicine_names(text) and not medicines_found(question.text, text, every=False):
+        return 0.0
     if question.populations and not question.populations <= populations_named(around):
+        return 0.0
+    if question.routes and not question.routes <= routes_named(around):
+        return 0.0
+    if not all(code_in(code, around) for code in question.codes):
         return 0.0
     cover = coverage(question, text)
     if context:

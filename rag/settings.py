@@ -169,17 +169,17 @@ class Settings(BaseSettings):
     # Floor and relevance weights calibrated by benchmarks/retrieval_quality.py for the default embedder:
     # the highest floor that refuses at most 10% of answerable gold questions in every language.
     min_relevance: float = Field(
-        default=0.534,
+        default=0.59,
         description="Relevance floor, calibrated on the gold set; below it the service refuses without calling the LLM",
     )
     relevance_lexical_weight: float = Field(
-        default=0.4,
+        default=0.3,
         ge=0.0,
         le=1.0,
         description="Share of a passage's relevance from the question's terms it contains (same language); the rest is dense",
     )
     relevance_dense_baseline: float = Field(
-        default=0.6,
+        default=0.55,
         lt=1.0,
         description="Cosine the embedder gives unrelated text: dense relevance counts from here (calibrate per embedder)",
     )
@@ -188,7 +188,7 @@ class Settings(BaseSettings):
         description="Refuse a Norwegian question naming a rare word that no readable chunk contains (see rag/vocabulary.py)",
     )
     unknown_term_max_zipf: float = Field(
-        default=2.5,
+        default=3.6,
         ge=0.0,
         le=8.0,
         description="A question word is rare (may name something) below this everyday Zipf frequency (wordfreq, bokmål)",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.addressing import band_fit, intent_met, profile
+from rag.addressing import addresses, band_fit, code_in, intent_met, profile
 from rag.text import analyze
 
 
@@ -40,3 +40,27 @@ def test_nynorsk_forms_meet_their_bokmaal_words_when_asked():
     assert analyze("vaksen") != analyze("voksen")
     # A nynorsk stop word does not turn into a bokmål content word.
     assert analyze("kor mykje", nynorsk_as_bokmaal=True) == analyze("kor mykje")
+
+
+def test_a_question_naming_a_route_is_not_answered_by_the_dose_for_another():
+    iv = profile("morfin iv til døyande pasient, kva dose?")
+    assert iv.routes == {"intravenous"}
+    assert addresses(iv, "Morfin: 2,5–5 mg s.c. hos opioidnaive. Kan gjentakast etter 30 min.") == 0.0
+    assert addresses(iv, "Morfin 2,5 mg i.v. hos opioidnaive.") > 0.0
+    assert profile("Morfin 10 mg p.o. eller per os").routes == {"oral"}
+    assert profile("gi 0,5 mg i.m. i låret").routes == {"intramuscular"}
+    # Words that merely contain the letters are not routes.
+    assert profile("hvilken pasient skal vi vurdere i morgen?").routes == set()
+
+
+def test_a_code_in_the_question_must_be_in_the_text_that_answers_it():
+    delirium = profile("4AT delirium-screening, hvor ofte?")
+    assert delirium.codes == {("4", "at")}
+    observation = "Ved tegn til delirium: kontakt lege. Na, K, Mg og fosfat kontrolleres daglig."
+    assert addresses(delirium, observation) == 0.0
+    assert addresses(delirium, "Screening for delirium med 4AT gjøres daglig.") > 0.0
+    assert profile("NEWS2 5, hvor ofte skal jeg måle?").codes == {("news", "2")}
+    assert code_in(("news", "2"), "Skår NEWS 2 hver fjerde time") and code_in(("crb", "65"), "CRB-65 under 2")
+    assert not code_in(("news", "2"), "NEWS-skår hver time") and not code_in(("4", "at"), "14 at")
+    # Amounts and durations are not codes.
+    assert profile("500ml NaCl over 30min, 72t etter innleggelse, barn 8år").codes == set()

@@ -163,6 +163,28 @@ def test_a_near_miss_naming_a_word_no_source_has_is_refused_with_that_word(index
     assert off.answer(Question(text="vankomycin dosering og speil", access_groups=FJORDBYEN)).refusal_reason != "unknown_term"
 
 
+def test_near_misses_on_route_code_and_everyday_words_are_refused(indexed_settings):
+    """Nordlia's palliative procedure gives morphine s.c.; asked for i.v., the s.c. dose is not an
+    answer. The alcohol guideline observes delirium but has no 4AT. Neither covid nor tapering
+    diazepam is in any sample document, though both words are common enough in everyday language."""
+    quotes = AnsweringService(indexed_settings.model_copy(update={"answer_mode": "quote"}))
+
+    def ask(text: str, groups: list[str]):
+        return quotes.answer(Question(text=text, access_groups=groups))
+
+    iv = ask("morfin iv til døyande pasient, kva dose?", NORDLIA)
+    assert iv.refused and "2,5–5 mg" not in iv.text
+    sc = ask("morfin sc til døyande pasient, kva dose?", NORDLIA)
+    assert not sc.refused and "2,5–5 mg" in sc.text
+    assert "Midazolam" not in sc.text  # the next row of the same table, for another medicine
+    assert ask("4AT delirium-screening, hvor ofte?", FJORDBYEN).refused
+    covid = ask("covid-19 isolering hvor mange dager?", FJORDBYEN)
+    assert covid.refusal_reason == "unknown_term" and "«covid»" in covid.text
+    taper = ask("hvordan trappe ned diazepam etter abstinensbehandling", FJORDBYEN)
+    assert taper.refusal_reason == "unknown_term" and "«trappe»" in taper.text
+    assert not ask("Hvor ofte skal innstikkstedet for PVK inspiseres?", FJORDBYEN).refused
+
+
 def test_refusal_is_in_the_language_of_the_question(indexed_settings):
     settings = indexed_settings.model_copy(update={"llm_model_path": "/nonexistent/model.gguf", "llm_name": "missing"})
     service = AnsweringService(settings)
