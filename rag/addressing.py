@@ -60,6 +60,17 @@ def routes_named(text: str) -> set[str]:
     return {name for name, pattern in _ROUTES.items() if pattern.search(text)}
 
 
+# A question for the most that may be given is not answered by the usual dose: "max daily dose of
+# droperidol" quoted "0,625 mg i.v." reads as if that were the ceiling.
+_ASKS_MAXIMUM = re.compile(r"\bmaks\w*|\bmax\w*|\bh(?:øy|øg)este\b|\bupper\s+limit\b", re.I)
+_STATES_MAXIMUM = re.compile(
+    r"\bmaks\w*|\bmax\w*|\bh(?:øy|ø)st\b|\binntil\b|\bopptil\b|\boverstig\w*|\boverskrid\w*"
+    r"|\bikk(?:e|je)\s+(?:over|mer\s+enn|meir\s+enn)\b|\bup\s+to\b|\bnot\s+(?:to\s+)?exceed\w*|\bno\s+more\s+than\b"
+    r"|\bat\s+most\b|≤",
+    re.I,
+)
+
+
 # Scores, tests, devices and agents written with digits: "4AT", "NEWS2", "CRB-65", "FFP3",
 # "covid-19". Each names one thing exactly; a text that does not name it answers a neighbour
 # ("4AT delirium-screening, hvor ofte?" met the electrolyte checks "daglig" beside delirium).
@@ -215,6 +226,7 @@ class QuestionProfile:
     values: tuple[float, ...] = ()  # the patient's numbers in the question: see band_fit
     routes: frozenset[str] = frozenset()  # i.v., s.c. ...: see _ROUTES
     codes: frozenset[tuple[str, str]] = frozenset()  # 4AT, NEWS2 ...: see _CODE
+    asks_maximum: bool = False  # see _ASKS_MAXIMUM
 
 
 def profile(question: str, embedder: QueryEmbedder | None = None) -> QuestionProfile:
@@ -226,7 +238,7 @@ def profile(question: str, embedder: QueryEmbedder | None = None) -> QuestionPro
     values = tuple(_number(m.group(0)) for m in _QUESTION_VALUE.finditer(question))
     return QuestionProfile(
         question, terms, intents, vector, frozenset(populations_named(question)), values,
-        frozenset(routes_named(question)), frozenset(codes_named(question)),
+        frozenset(routes_named(question)), frozenset(codes_named(question)), bool(_ASKS_MAXIMUM.search(question)),
     )
 
 
@@ -249,6 +261,15 @@ def _found(term: str, words: set[str]) -> bool:
     if len(term) < COMPOUND_MIN_CHARS:
         return False
     return any(word.startswith(term) or (len(word) > COMPOUND_MIN_CHARS and term.startswith(word)) for word in words)
+
+
+def _line_of(text: str, around: str) -> str:
+    """The line (a table row, a list item) of `around` that holds `text`; `text` when not there."""
+    start = around.find(text)
+    if start < 0:
+        return text
+    end = around.find("\n", start + len(text))
+    return around[around.rfind("\n", 0, start) + 1 : end if end >= 0 else len(around)]
 
 
 def intent_met(question: QuestionProfile, text: str) -> float | None:
@@ -282,20 +303,25 @@ def addresses(
     (the passage it stands in; default: the text and its context) name it too:
     the adult dose of another medicine does not answer it. Likewise a question about
     children, pregnancy or breastfeeding needs surroundings that name that group, one
-    naming a route (i.v., s.c. ...) surroundings that name that route, and one naming a
-    code (4AT, NEWS2, CRB-65) surroundings that name that code."""
+    naming a route (i.v., s.c. ...) surroundings that name that route, one naming a
+    code (4AT, NEWS2, CRB-65) surroundings that name that code, and one asking for a
+    maximum a text that states a limit ("maks", "inntil", "ikke overstige")."""
     around = surroundings or f"{context}\n{text}"
     if not medicines_found(question.text, around, every=False):
         return 0.0
     # ... nor by a row of the right table that names only another medicine (midazolam's dose
-    # beside morphine's in the palliative table).
-    if medicine_names(text) and not medicines_found(question.text, text, every=False):
+    # beside morphine's in the palliative table), also when the sentence is the row's second one
+    # ("maks 16 mg/døgn" is ondansetron's, not droperidol's).
+    row = _line_of(text, around)
+    if medicine_names(row) and not medicines_found(question.text, row, every=False):
         return 0.0
     if question.populations and not question.populations <= populations_named(around):
         return 0.0
     if question.routes and not question.routes <= routes_named(around):
         return 0.0
     if not all(code_in(code, around) for code in question.codes):
+        return 0.0
+    if question.asks_maximum and not _STATES_MAXIMUM.search(f"{context}\n{text}"):
         return 0.0
     cover = coverage(question, text)
     if context:

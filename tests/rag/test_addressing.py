@@ -64,3 +64,23 @@ def test_a_code_in_the_question_must_be_in_the_text_that_answers_it():
     assert not code_in(("news", "2"), "NEWS-skår hver time") and not code_in(("4", "at"), "14 at")
     # Amounts and durations are not codes.
     assert profile("500ml NaCl over 30min, 72t etter innleggelse, barn 8år").codes == set()
+
+
+def test_a_question_for_a_maximum_needs_a_text_that_states_a_limit():
+    droperidol = profile("max daily dose of droperidol for PONV?")
+    assert droperidol.asks_maximum
+    row = "Legemiddel: Droperidol; Dose: 0,625 mg i.v.; Tidspunkt / merknad: Behandling av etablert PONV."
+    assert addresses(droperidol, row) == 0.0
+    haloperidol = profile("maks haloperidol til eldre med delirium")
+    assert addresses(haloperidol, "Startdose 0,5 mg haloperidol; samla dose skal ikkje overstige 2 mg per døgn.") > 0.0
+    assert not profile("hvor mye paracetamol til voksne?").asks_maximum
+
+
+def test_a_row_naming_another_medicine_does_not_answer_even_in_its_second_sentence():
+    table = (
+        "Legemiddel: Ondansetron; Dose: 4 mg i.v.; Tidspunkt: Ved avslutning. Ny dose tidligst etter 8 timer, maks 16 mg/døgn.\n"
+        "Legemiddel: Droperidol; Dose: 0,625 mg i.v.; Tidspunkt: Behandling av etablert PONV."
+    )
+    fragment = "Ny dose tidligst etter 8 timer, maks 16 mg/døgn."
+    assert addresses(profile("maks døgndose droperidol"), fragment, surroundings=table) == 0.0
+    assert addresses(profile("maks døgndose ondansetron"), fragment, surroundings=table) > 0.0

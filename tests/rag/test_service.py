@@ -183,6 +183,9 @@ def test_near_misses_on_route_code_and_everyday_words_are_refused(indexed_settin
     taper = ask("hvordan trappe ned diazepam etter abstinensbehandling", FJORDBYEN)
     assert taper.refusal_reason == "unknown_term" and "«trappe»" in taper.text
     assert not ask("Hvor ofte skal innstikkstedet for PVK inspiseres?", FJORDBYEN).refused
+    # The PONV table gives droperidol's single dose and ondansetron's daily maximum.
+    assert ask("max daily dose of droperidol for PONV?", FJORDBYEN).refused
+    assert "16 mg/døgn" in ask("maks døgndose ondansetron", FJORDBYEN).text
 
 
 def test_refusal_is_in_the_language_of_the_question(indexed_settings):
