@@ -38,14 +38,14 @@ def test_ci_config_end_to_end(tmp_path, monkeypatch):
     assert "## Paired differences between set-ups (A − B per question)" in summary
     assert re.search(r"^\| Key-fact recall \(shown text\) \| sitat − gemma3-270m-gate \| .+ \| (no verdict|no difference)", summary, re.MULTILINE)
     assert "## Answerability gate" in summary
-    # Five questions are too few for any verdict, and the report says so.
+    # Four questions are too few for any verdict, and the report says so.
     assert "## No verdict" in summary
-    assert "## NorMedQA (closed book, 20 items" in summary
+    assert f"## NorMedQA (closed book, {config.limits.normedqa} items" in summary
     assert "Not scored (quote mode uses no model): sitat." in summary
     assert "## NorQuAD retrieval (test split, 50 questions" in summary
 
     records = [json.loads(line) for line in (run_dir / "per_question.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert len(records) == 5 * len(setups)
+    assert len(records) == len(config.question_ids) * len(setups)
     quotes = [r for r in records if r["setup"] == "sitat"]
     assert {r["outcome"] for r in quotes} <= {"quote", "refusal"} and any(r["outcome"] == "quote" for r in quotes)
     assert all(r["fallback_reason"] == "quote_mode" for r in quotes if r["outcome"] == "quote")

@@ -10,7 +10,7 @@ import sys
 from rag import bundled
 from rag.retrieval import FagpratRetriever, Retriever, relevance_score, term_coverage
 from rag.text import analyze
-from tests.conftest import REPO
+from tests.conftest import REPO, copy_sample_index
 
 GROUPS = ["nasjonal", "fjordbyen"]
 
@@ -76,9 +76,8 @@ def test_langchain_retriever_view_keeps_the_callers_groups(indexed_settings):
     assert "file:nordlia/perifert-venekateter.docx" in {d.metadata["doc_id"] for d in docs}
 
 
-def test_cli_search_reads_json_lines_and_answers_with_json_lines(tmp_path):
-    env = {**os.environ, "FAGPRAT_DATA_DIR": str(tmp_path / "data")}
-    subprocess.run([sys.executable, "-m", "ui.cli", "ingest", "data/sample", "--no-progress"], cwd=REPO, env=env, check=True, capture_output=True)
+def test_cli_search_reads_json_lines_and_answers_with_json_lines(tmp_path, sample_index):
+    env = {**os.environ, "FAGPRAT_DATA_DIR": str(copy_sample_index(sample_index, tmp_path / "data"))}
     lines = "\n".join(
         json.dumps(q)
         for q in (

@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO, SAMPLE_CORPUS
+from tests.conftest import REPO, SAMPLE_CORPUS, copy_sample_index
 from tests.fixtures.llama_server import HOST, free_port
 from tests.ui import llm_stand_in
 from ui.auth import add_user
@@ -68,15 +68,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (apt-get install chromium)"),
 ]
 
-INGEST = """
-import sys
-from pathlib import Path
-from rag.settings import Settings
-from ingest.pipeline import ingest_path
-report = ingest_path(Settings(data_dir=Path(sys.argv[1]), qdrant_url="", _env_file=None), Path(sys.argv[2]))
-print(report.as_dict())
-"""
-
 
 def _clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FAGPRAT_", "CHAINLIT_", "OAUTH_"))}
@@ -85,10 +76,11 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def chats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """Two chats on the same index: one whose model writes (and is verified), one in quote mode."""
+def chats(tmp_path_factory: pytest.TempPathFactory, sample_index: Path) -> Iterator[dict]:
+    """Two chats on copies of the session's sample index: one whose model writes (and is
+    verified), one in quote mode."""
     with ExitStack() as stack:
-        yield _chats(tmp_path_factory.mktemp("chat"), stack)
+        yield _chats(tmp_path_factory.mktemp("chat"), sample_index, stack)
 
 
 @pytest.fixture(scope="module")
@@ -96,19 +88,10 @@ def chat(chats: dict) -> dict:
     return chats["generate"]
 
 
-def _chats(root: Path, stack: ExitStack) -> dict:
-    data_dir = root / "data"
-    # Ingest in a separate process: embedded Qdrant allows one process per folder,
-    # and the chat server must be that process (each chat gets its own copy).
-    subprocess.run(
-        [sys.executable, "-c", INGEST, str(data_dir), str(SAMPLE_CORPUS)],
-        check=True,
-        cwd=REPO,
-        env=_clean_env(),
-        timeout=900,
-    )
-    quote_dir = root / "data-quote"
-    shutil.copytree(data_dir, quote_dir)
+def _chats(root: Path, sample_index: Path, stack: ExitStack) -> dict:
+    # Each chat gets its own data folder (feedback, history and audit stay apart).
+    data_dir = copy_sample_index(sample_index, root / "data")
+    quote_dir = copy_sample_index(sample_index, root / "data-quote")
     users = root / "users.yaml"
     for name, password, groups in (KARI, OLA):
         add_user(users, name, password, groups)
