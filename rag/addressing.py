@@ -71,6 +71,24 @@ _STATES_MAXIMUM = re.compile(
 )
 
 
+# Words that make a question a question but say nothing about its topic.
+_QUESTION_WORDS = frozenset(
+    analyze(
+        "hva hvilken hvilke hvem hvor hvordan hvorfor når kva kven kvar korleis kvifor kor "
+        "what which who where how why when ofte often mye mykje much many mange lenge long "
+        "raskt fort fast soon quickly snart skal bør må kan should must can do does is are "
+        "gjelder gjeld anbefales anbefalt recommended recommend få får give given get gets"
+    )
+)
+
+_NUMBER = r"\d+(?:[.,]\d+)?"
+_DOSE_UNIT = r"(?:mg|g|mcg|μg|µg|ml|l|ie|iu|e|mmol|mg/kg|ml/kg|μg/kg|mcg/kg|enheter|units)\b"
+_TIME_UNIT = (
+    r"(?:min\w*|sek\w*|sec\w*|t|time|timer|timar|timen|h|hours?|døgn|dag\w*|days?|uke\w*|veke\w*|weeks?"
+    r"|måned\w*|månad\w*|months?)\b"
+)
+_UNIT_WORD = re.compile(rf"{_DOSE_UNIT}|{_TIME_UNIT}|år\w*|års\w*|years?|kg|cm|mm|mmhg|kpa|prosent|percent", re.I)
+
 # Scores, tests, devices and agents written with digits: "4AT", "NEWS2", "CRB-65", "FFP3",
 # "covid-19". Each names one thing exactly; a text that does not name it answers a neighbour
 # ("4AT delirium-screening, hvor ofte?" met the electrolyte checks "daglig" beside delirium).
@@ -93,24 +111,6 @@ def code_in(code: tuple[str, str], text: str) -> bool:
     first, second = code
     return re.search(rf"(?<![^\W_]){re.escape(first)}[-\s]?{re.escape(second)}(?![^\W_])", text, re.I) is not None
 
-
-# Words that make a question a question but say nothing about its topic.
-_QUESTION_WORDS = frozenset(
-    analyze(
-        "hva hvilken hvilke hvem hvor hvordan hvorfor når kva kven kvar korleis kvifor kor "
-        "what which who where how why when ofte often mye mykje much many mange lenge long "
-        "raskt fort fast soon quickly snart skal bør må kan should must can do does is are "
-        "gjelder gjeld anbefales anbefalt recommended recommend få får give given get gets"
-    )
-)
-
-_NUMBER = r"\d+(?:[.,]\d+)?"
-_DOSE_UNIT = r"(?:mg|g|mcg|μg|µg|ml|l|ie|iu|e|mmol|mg/kg|ml/kg|μg/kg|mcg/kg|enheter|units)\b"
-_TIME_UNIT = (
-    r"(?:min\w*|sek\w*|sec\w*|t|time|timer|timar|timen|h|hours?|døgn|dag\w*|days?|uke\w*|veke\w*|weeks?"
-    r"|måned\w*|månad\w*|months?)\b"
-)
-_UNIT_WORD = re.compile(rf"{_DOSE_UNIT}|{_TIME_UNIT}|år\w*|års\w*|years?|kg|cm|mm|mmhg|kpa|prosent|percent", re.I)
 
 # (what the question asks, pattern in the question, pattern a text answering it must contain)
 _INTENTS: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
@@ -313,7 +313,7 @@ def addresses(
     # beside morphine's in the palliative table), also when the sentence is the row's second one
     # ("maks 16 mg/døgn" is ondansetron's, not droperidol's).
     row = _line_of(text, around)
-    if medicine_names(row) and not medicines_found(question.text, row, every=False):
+    if not medicines_found(question.text, row, every=False) and medicine_names(row):
         return 0.0
     if question.populations and not question.populations <= populations_named(around):
         return 0.0
