@@ -87,7 +87,7 @@ _NYNORSK_AS_BOKMAAL = {
     "heitte": "het", "heiter": "heter", "treng": "trenger", "trengst": "trengs", "gjere": "gjøre",
     "sjølv": "selv", "saman": "sammen", "kvifor": "hvorfor", "korleis": "hvordan", "sjå": "se",
     "nytte": "bruke", "nyttast": "brukes", "kome": "komme", "kjem": "kommer", "utan": "uten",
-    "fyrste": "første", "vere": "være", "vore": "vært",
+    "fyrste": "første", "vere": "være", "vore": "vært", "døyande": "døende", "døy": "dø", "døyr": "dør",
 }
 # Nynorsk endings and their bokmål counterparts, for words the table above does not hold
 # ("inspiserast", "pasientane", "forlikelegheit"). Long words only: short bokmål words end so too.
