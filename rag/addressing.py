@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rag.support import medicine_names, medicines_found
+from rag.support import medicine_names, medicines_found, routes
 from rag.text import analyze, normalize
 
 # Patient groups whose doses and routines differ from adults'. A question about one is only
@@ -43,21 +43,6 @@ _POPULATIONS: dict[str, re.Pattern[str]] = {
 
 def populations_named(text: str) -> set[str]:
     return {name for name, pattern in _POPULATIONS.items() if pattern.search(text)}
-
-
-# Routes of administration. Asked for morphine i.v., the s.c. dose beside it is not an answer,
-# and quoting it is the near miss that hurts most.
-_ROUTES: dict[str, re.Pattern[str]] = {
-    "intravenous": re.compile(r"\bi\.\s?v\.|\biv\b|\bintraven\w*", re.I),
-    "subcutaneous": re.compile(r"\bs\.\s?c\.|\bsc\b|\bsubkutan\w*|\bsubcutan\w*", re.I),
-    "intramuscular": re.compile(r"\bi\.\s?m\.|\bim\b|\bintramusk\w*|\bintramusc\w*", re.I),
-    "oral": re.compile(r"\bp\.\s?o\.|\bpo\b|\bper\s?os\b|\bperoral\w*|\boral\w*", re.I),
-    "rectal": re.compile(r"\brektal\w*|\brectal\w*|\bsupp\b|\bstikkpille\w*", re.I),
-}
-
-
-def routes_named(text: str) -> set[str]:
-    return {name for name, pattern in _ROUTES.items() if pattern.search(text)}
 
 
 # A question for the most that may be given is not answered by the usual dose: "max daily dose of
@@ -224,7 +209,7 @@ class QuestionProfile:
     vector: np.ndarray | None = None
     populations: frozenset[str] = frozenset()  # children, pregnancy, breastfeeding: see _POPULATIONS
     values: tuple[float, ...] = ()  # the patient's numbers in the question: see band_fit
-    routes: frozenset[str] = frozenset()  # i.v., s.c. ...: see _ROUTES
+    routes: frozenset[str] = frozenset()  # i.v., s.c. ...: see rag.support.routes
     codes: frozenset[tuple[str, str]] = frozenset()  # 4AT, NEWS2 ...: see _CODE
     asks_maximum: bool = False  # see _ASKS_MAXIMUM
 
@@ -238,7 +223,7 @@ def profile(question: str, embedder: QueryEmbedder | None = None) -> QuestionPro
     values = tuple(_number(m.group(0)) for m in _QUESTION_VALUE.finditer(question))
     return QuestionProfile(
         question, terms, intents, vector, frozenset(populations_named(question)), values,
-        frozenset(routes_named(question)), frozenset(codes_named(question)), bool(_ASKS_MAXIMUM.search(question)),
+        frozenset(routes(question)), frozenset(codes_named(question)), bool(_ASKS_MAXIMUM.search(question)),
     )
 
 
@@ -317,7 +302,8 @@ def addresses(
         return 0.0
     if question.populations and not question.populations <= populations_named(around):
         return 0.0
-    if question.routes and not question.routes <= routes_named(around):
+    # Asked for morphine i.v., the s.c. dose beside it is not an answer.
+    if question.routes and not question.routes <= routes(around):
         return 0.0
     if not all(code_in(code, around) for code in question.codes):
         return 0.0

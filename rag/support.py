@@ -111,7 +111,7 @@ _ROUTES = [
     (re.compile(r"\bp\.?\s?o\.?(?=\W|$)|\bperoral\w*|\bper os\b|\boral(?:ly|t)?\b|\bby mouth\b|\btablett\w*|\btablets?\b", re.I), "po"),
     (re.compile(r"\bi\.?\s?m\.?(?=\W|$)|\bintramusk\w*|\bintramuscular\w*", re.I), "im"),
     (re.compile(r"\bs\.?\s?c\.?(?=\W|$)|\bsubkutan\w*|\bsubcutaneous\w*", re.I), "sc"),
-    (re.compile(r"\brektal\w*|\brectal\w*", re.I), "pr"),
+    (re.compile(r"\brektal\w*|\brectal\w*|\bsupp\b|\bstikkpille\w*|\bsuppositor\w*", re.I), "pr"),
 ]
 # Medicine names by their INN stems, Norwegian and English spellings.
 _MEDICINE = re.compile(
