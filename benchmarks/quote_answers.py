@@ -1,7 +1,6 @@
 """Quote answers (sitatsvar) on the gold set: key-fact recall, refusals, latency.
 
     python -m benchmarks.quote_answers              # writes benchmarks/results/quote_answers.{json,md}
-    python -m benchmarks.quote_answers --runs 3     # more timing runs
 
 For every gold question the service answers with `answer_mode=quote` through
 the real pipeline (embedded Qdrant over data/sample, the default embedder):
@@ -11,7 +10,11 @@ the real pipeline (embedded Qdrant over data/sample, the default embedder):
 - refusals: answerable questions refused (false refusals) and unanswerable ones
   refused, per language, at the configured thresholds;
 - latency: p50/p95 of the whole answer (retrieval + quote selection), and of
-  the quote step alone, after one warm-up pass.
+  the quote step alone, in three passes over the gold set after a warm-up:
+  without the sentence-vector cache (every candidate sentence embedded for
+  every answer: the baseline), with a cache that starts empty (questions
+  share passages, as a ward's questions do), and again with that cache full
+  (the same questions again). The answers of all passes must be the same.
 
 It also sweeps the threshold of how well the best quote must address the
 question (`addresses_threshold`), which is how that default was chosen, and
@@ -41,44 +44,72 @@ from rag.settings import Settings
 REPO = Path(__file__).resolve().parents[1]
 THRESHOLDS = [round(0.05 * i, 2) for i in range(0, 15)]
 RETRIEVAL_REFUSALS = {REASON_NOT_FOUND, REASON_UNKNOWN_TERM}
+PASS_NAMES = {
+    "no_cache": "no sentence-vector cache (baseline)",
+    "cache_first_pass": "cache, first pass (starts empty)",
+    "cache_repeat_pass": "cache, repeat pass (the same questions again)",
+}
 
 
 def _contains(text: str, fact: str) -> bool:
     return " ".join(fact.lower().split()) in " ".join(text.lower().split())
 
 
-def run(data_dir: Path, runs: int) -> dict:
+def run(data_dir: Path) -> dict:
     settings = Settings(data_dir=data_dir, qdrant_url="", _env_file=None, answer_mode="quote", audit_enabled=False)
     ingest_path(settings, REPO / "data" / "sample", progress=False)
-    service = AnsweringService(settings)
     gold = load_questions(REPO / "eval" / "data" / "gold.jsonl")
-    rows = []
-    for _ in range(max(1, runs) + 1):  # the first pass warms caches and is not timed
-        rows = []
-        for item in gold:
-            question = Question(text=item.question, access_groups=item.access_groups)
-            started = time.perf_counter()
-            answer = service.answer(question)
-            total_ms = (time.perf_counter() - started) * 1000
-            shown = answer.text if not answer.refused else ""
-            facts = [_contains(shown, f) for f in item.key_facts]
-            rows.append(
-                {
-                    "id": item.id,
-                    "language": item.language,
-                    "answerable": item.answerable,
-                    "refused": answer.refused,
-                    "refusal_reason": answer.refusal_reason,
-                    "addresses": answer.addresses_question,
-                    "all_facts": bool(facts) and all(facts),
-                    "any_fact": any(facts),
-                    "total_ms": total_ms,
-                    "quote_ms": answer.timings.quote_ms,
-                }
-            )
+    uncached = AnsweringService(settings.model_copy(update={"sentence_vector_cache": 0}))
+    _answer_all(uncached, gold[:10])  # warm-up: models loaded, nothing timed
+    passes = {"no_cache": _answer_all(uncached, gold)}
+    service = AnsweringService(settings)
+    passes["cache_first_pass"] = _answer_all(service, gold)
+    passes["cache_repeat_pass"] = _answer_all(service, gold)
+    rows = passes["cache_first_pass"]
+    outcome = [(r["refused"], r["all_facts"], r["addresses"]) for r in rows]
     result = summarize(rows, settings)
+    result["same_answers_in_every_pass"] = all(
+        [(r["refused"], r["all_facts"], r["addresses"]) for r in other] == outcome for other in passes.values()
+    )
+    result["latency_ms_by_pass"] = {name: _latency(pass_rows) for name, pass_rows in passes.items()}
     result["addresses_check"] = addresses_check(service, gold, settings.addresses_threshold)
     return result
+
+
+def _answer_all(service: AnsweringService, gold: list) -> list[dict]:
+    rows = []
+    for item in gold:
+        question = Question(text=item.question, access_groups=item.access_groups)
+        started = time.perf_counter()
+        answer = service.answer(question)
+        total_ms = (time.perf_counter() - started) * 1000
+        shown = answer.text if not answer.refused else ""
+        facts = [_contains(shown, f) for f in item.key_facts]
+        rows.append(
+            {
+                "id": item.id,
+                "language": item.language,
+                "answerable": item.answerable,
+                "refused": answer.refused,
+                "refusal_reason": answer.refusal_reason,
+                "addresses": answer.addresses_question,
+                "all_facts": bool(facts) and all(facts),
+                "any_fact": any(facts),
+                "total_ms": total_ms,
+                "quote_ms": answer.timings.quote_ms,
+            }
+        )
+    return rows
+
+
+def _latency(rows: list[dict]) -> dict:
+    total = [r["total_ms"] for r in rows]
+    quote = [r["quote_ms"] for r in rows if r["quote_ms"]]
+    return {
+        "answer_p50": statistics.median(total), "answer_p95": percentile(total, 0.95),
+        "quote_step_p50": statistics.median(quote) if quote else None,
+        "quote_step_p95": percentile(quote, 0.95) if quote else None,
+    }
 
 
 def addresses_check(service: AnsweringService, gold: list, threshold: float) -> dict:
@@ -140,8 +171,6 @@ def summarize(rows: list[dict], settings: Settings) -> dict:
                 "unanswerable_refused": sum(refused(r) for r in unanswerable) / max(1, len(unanswerable)),
             }
         )
-    total = [r["total_ms"] for r in rows]
-    quote = [r["quote_ms"] for r in rows if r["quote_ms"]]
     return {
         "settings": {"addresses_threshold": settings.addresses_threshold, "min_relevance": settings.min_relevance,
                      "quote_max_sentences": settings.quote_max_sentences, "top_k": settings.top_k},
@@ -151,11 +180,6 @@ def summarize(rows: list[dict], settings: Settings) -> dict:
         "false_refusals": _share(answerable, "refused"),
         "unanswerable_refused": _share(unanswerable, "refused"),
         "by_language": by_language,
-        "latency_ms": {
-            "answer_p50": statistics.median(total), "answer_p95": percentile(total, 0.95),
-            "quote_step_p50": statistics.median(quote) if quote else None,
-            "quote_step_p95": percentile(quote, 0.95) if quote else None,
-        },
         "threshold_sweep": sweep,
         "misses": [r["id"] for r in answerable if not r["all_facts"]],
     }
@@ -174,8 +198,17 @@ def markdown(result: dict) -> str:
         f"- Answerable questions with every key fact quoted: **{result['key_fact_recall_all']:.1%}** "
         f"(at least one: {result['key_fact_recall_any']:.1%})",
         f"- False refusals: {result['false_refusals']:.1%}; unanswerable refused: {result['unanswerable_refused']:.1%}",
-        f"- Latency (ms): answer p50 {result['latency_ms']['answer_p50']:.0f}, p95 {result['latency_ms']['answer_p95']:.0f}; "
-        f"quote step p50 {result['latency_ms']['quote_step_p50'] or 0:.0f}, p95 {result['latency_ms']['quote_step_p95'] or 0:.0f}",
+        "",
+        "Latency (ms) in three passes over the gold set in this run (same answers in every pass: "
+        f"{'yes' if result['same_answers_in_every_pass'] else '**no**'}):",
+        "",
+        "| Pass | Answer p50 | Answer p95 | Quote step p50 | Quote step p95 |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {PASS_NAMES[name]} | {row['answer_p50']:.0f} | {row['answer_p95']:.0f} | "
+            f"{row['quote_step_p50'] or 0:.0f} | {row['quote_step_p95'] or 0:.0f} |"
+            for name, row in result["latency_ms_by_pass"].items()
+        ),
         "",
         "| Language | Answerable | Unanswerable | All key facts | False refusals | Unanswerable refused |",
         "|---|---|---|---|---|---|",
@@ -208,12 +241,11 @@ def markdown(result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=1, help="Timed passes over the gold set")
     parser.add_argument("--data-dir", type=Path, default=None, help="Index folder (default: a temporary one)")
     parser.add_argument("--name", default="quote_answers", help="Results file name")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        result = run(args.data_dir or Path(tmp), args.runs)
+        result = run(args.data_dir or Path(tmp))
     write_result(args.name, result, markdown(result))
     print(markdown(result))
 

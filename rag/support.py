@@ -35,8 +35,6 @@ The bands, the lexical gate and the threshold come from
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -253,30 +251,17 @@ def sentence_score(
 
 
 class SupportChecker:
-    """Scores sentences against passages; thread-safe, with a bounded vector cache."""
-
-    CACHE_SIZE = 4096  # sentence vectors: a few hundred answers' passages
+    """Scores sentences against passages; thread-safe. Give it a `SentenceVectorCache` (the
+    answering service does): a passage's sentences are embedded again for every claim."""
 
     def __init__(self, embedder: SentenceEmbedder | None, threshold: float):
         self.embedder = embedder
         self.threshold = threshold
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
 
     def vectors(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Symmetric sentence vectors (the embedder's query side for both texts)."""
         assert self.embedder is not None
-        with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        computed = self.embedder.embed_queries(missing) if missing else []
-        with self._lock:
-            fresh = dict(zip(missing, computed, strict=True))
-            for text, vector in fresh.items():
-                self._cache[text] = np.asarray(vector, dtype=np.float32)
-            found = [fresh.get(t, self._cache.get(t)) for t in texts]
-            while len(self._cache) > self.CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return [np.asarray(v, dtype=np.float32) for v in found]
+        return list(np.asarray(self.embedder.embed_queries(list(texts)), dtype=np.float32))
 
     def check(
         self,

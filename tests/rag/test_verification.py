@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from rag.answerability import verdict_schema
-from rag.embeddings import get_embedder
+from rag.embeddings import SentenceVectorCache, get_embedder
 from rag.models import Passage
 from rag.prompting import answer_system_prompt
 from rag.support import SupportChecker
@@ -37,7 +37,7 @@ SOURCES = [PVK, ANAFYLAKSI]
 @pytest.fixture(scope="module")
 def checker(tmp_path_factory: pytest.TempPathFactory) -> SupportChecker:
     settings = make_settings(tmp_path_factory.mktemp("verification"))
-    return SupportChecker(get_embedder(settings), settings.support_threshold)
+    return SupportChecker(SentenceVectorCache(get_embedder(settings), settings.sentence_vector_cache), settings.support_threshold)
 
 
 def verify(text: str, checker: SupportChecker, **kwargs):  # type: ignore[no-untyped-def]
