@@ -112,13 +112,13 @@ def corpus_fingerprint(root: Path) -> str:
     return cache_key(files=[(str(p.relative_to(root.parent)), p.stat().st_size, p.stat().st_mtime_ns) for p in files])
 
 
-def prepare_index(config: EvalConfig, base: Settings) -> tuple[Path, dict[str, Any]]:
-    """The data_dir to answer from: the configured index, or the corpus ingested
-    once into the cache (incremental: unchanged files are skipped)."""
-    if config.index_dir is not None:
-        # An existing index is taken as it is; give a new index_dir when it changes.
-        return config.index_dir, {"index_dir": str(config.index_dir), "version": str(config.index_dir.resolve())}
-    from ingest.pipeline import ingest_path  # ingest is only needed when indexing here
+def base_settings(config: EvalConfig) -> Settings:
+    """The fagprat settings every set-up starts from."""
+    return Settings(**{"audit_enabled": False, **config.settings})
+
+
+def index_cache_dir(config: EvalConfig, base: Settings) -> Path:
+    """Where the corpus is indexed in the cache: one folder per corpus, embedder, chunking and BM25."""
     from rag.embeddings import get_embedder
 
     assert config.corpus is not None
@@ -128,7 +128,18 @@ def prepare_index(config: EvalConfig, base: Settings) -> tuple[Path, dict[str, A
         chunking=[base.chunk_size_tokens, base.chunk_overlap_tokens],
         bm25=[base.bm25_language, base.bm25_k1, base.bm25_b, base.bm25_avg_doc_tokens],
     )
-    data_dir = config.cache_dir / "index" / identity[:16]
+    return config.cache_dir / "index" / identity[:16]
+
+
+def prepare_index(config: EvalConfig, base: Settings) -> tuple[Path, dict[str, Any]]:
+    """The data_dir to answer from: the configured index, or the corpus ingested
+    once into the cache (incremental: unchanged files are skipped)."""
+    if config.index_dir is not None:
+        # An existing index is taken as it is; give a new index_dir when it changes.
+        return config.index_dir, {"index_dir": str(config.index_dir), "version": str(config.index_dir.resolve())}
+    from ingest.pipeline import ingest_path  # ingest is only needed when indexing here
+
+    data_dir = index_cache_dir(config, base)
     started = time.perf_counter()
     ingest_report = ingest_path(base.model_copy(update={"data_dir": data_dir}), config.corpus, progress=True)
     info = ingest_report.as_dict()
@@ -337,7 +348,7 @@ def run(config: EvalConfig, *, out_dir: Path | None = None, limit: int | None = 
     if question_limit:
         questions = questions[:question_limit]
 
-    base = Settings(**{"audit_enabled": False, **config.settings})
+    base = base_settings(config)
     phase = time.perf_counter()
     data_dir, index_info = prepare_index(config, base)
     phases["index_s"] = round(time.perf_counter() - phase, 2)

@@ -11,18 +11,20 @@ from typer.testing import CliRunner
 
 from eval.cli import app
 from eval.config import load_config
-from eval.runner import run
-from tests.conftest import REPO
+from eval.runner import base_settings, index_cache_dir, run
+from tests.conftest import REPO, copy_sample_index
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_ci_config_end_to_end(tmp_path, monkeypatch):
+def test_ci_config_end_to_end(tmp_path, monkeypatch, sample_index):
     monkeypatch.chdir(REPO)  # the config's paths are relative to the repository root
     config = load_config(REPO / "eval" / "eval.ci.yaml")
     if not config.questions.exists():
         pytest.fail(f"{config.questions} is missing (the gold question set)")
     config = config.model_copy(update={"output_dir": tmp_path / "runs", "cache_dir": tmp_path / "cache"})
+    # The suite embeds the sample corpus once; the run's own ingest finds every file unchanged.
+    copy_sample_index(sample_index, index_cache_dir(config, base_settings(config)))
 
     run_dir = run(config)
 
@@ -67,6 +69,7 @@ def test_ci_config_end_to_end(tmp_path, monkeypatch):
         assert (run_dir / "plots" / plot).read_bytes().startswith(b"\x89PNG")
 
     info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert info["index"]["unchanged"] == info["index"]["files"] > 0 and not info["index"]["indexed"]
     assert info["judge"]["calls"] > 0 and info["phases"]["total_s"] > 0
     assert len(list((tmp_path / "cache" / "answers").rglob("*.json"))) == len(records)
 

@@ -108,7 +108,7 @@ def test_a_nynorsk_question_about_an_adult_dose_gets_the_adult_row(service):
 
 
 def test_generate_mode_streams_a_draft_then_shows_only_what_verification_kept(indexed_settings):
-    settings = indexed_settings.model_copy(update={"answer_mode": "generate"})
+    settings = indexed_settings.model_copy(update={"answer_mode": "generate", "top_k": 3, "llm_max_tokens": 64})
     events = list(
         AnsweringService(settings).stream(
             Question(text="Hvor ofte skal innstikkstedet for PVK inspiseres?", access_groups=FJORDBYEN)
@@ -376,7 +376,8 @@ def test_the_gate_is_one_setting_to_turn_off_and_an_unreadable_verdict_lets_the_
 @pytest.mark.slow
 def test_http_backend_against_a_real_llama_cpp_server(indexed_settings, llama_server):
     settings = indexed_settings.model_copy(
-        update={"llm_backend": "openai", "llm_base_url": llama_server, "llm_name": "smollm2-server"}
+        # A short prompt and answer: the HTTP path is under test, not what the 135M model writes.
+        update={"llm_backend": "openai", "llm_base_url": llama_server, "llm_name": "smollm2-server", "top_k": 3, "llm_max_tokens": 64}
     )
     events = list(AnsweringService(settings).stream(Question(text="Hvor ofte skal PVK inspiseres?", access_groups=FJORDBYEN)))
     answer = events[-1].answer
