@@ -10,15 +10,16 @@ Sentences are ranked with retrieval signals (`rag.addressing`): the question's
 terms in the sentence (its heading counts at half weight), whether it holds
 what the question asks for (a frequency, a dose, a time), the embedder's
 query-to-passage similarity, and the rank and relevance of its passage. A list intro ("Gjør
-slik:") brings the lines after it, and a sentence that leans on the one before
-("Dosen kan gjentas ...") brings that one, so a quote reads on its own.
+slik:") brings the lines after it, a sentence that leans on the one before
+("Dosen kan gjentas ...") brings that one, and a sentence further along a table
+row brings the row's start (which medicine, which dose), so a quote reads on its own.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -51,6 +52,9 @@ _ANAPHORA = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"\w+")
+# A table row as the loaders write it (ingest/loaders/text.py: format_table): "Header: value;
+# Header: value" with a header row, cells joined by " | " without one.
+_TABLE_ROW = re.compile(r"^[^:;|]{1,60}: [^;]*; [^:;|]{1,60}: | \| ")
 
 INTRO: dict[Language, str] = {
     "nb": "Sitater fra kildene, ordrett (ikke skrevet av en språkmodell):",
@@ -97,6 +101,7 @@ class _Sentences:
     text: dict[tuple[int, int], str]
     list_item: dict[tuple[int, int], bool]
     counts: dict[int, int]
+    line: dict[tuple[int, int], int] = field(default_factory=dict)  # the passage line it stands on
 
 
 def _candidates(passages: list[Passage]) -> tuple[list[_Candidate], _Sentences]:
@@ -108,6 +113,7 @@ def _candidates(passages: list[Passage]) -> tuple[list[_Candidate], _Sentences]:
         for s_index, segment in enumerate(parts):
             sentences.text[(p_index, s_index)] = segment.text
             sentences.list_item[(p_index, s_index)] = segment.list_item
+            sentences.line[(p_index, s_index)] = segment.line
             if _is_quotable(segment.text, segment.heading):
                 heading = " > ".join([passage.title, *passage.heading_path])
                 found.append(_Candidate(p_index, s_index, segment.text, heading, f"{heading}\n{passage.text}"))
@@ -148,12 +154,28 @@ def _with_context(candidate: _Candidate, sentences: _Sentences) -> list[int]:
     enumeration = _enumeration(p, s, sentences)
     if enumeration:
         return enumeration
+    row = _row_before(p, s, sentences)
+    if row:
+        return [*row, s]
     indexes = [s]
     if s > 0 and _ANAPHORA.match(candidate.text):
         indexes.insert(0, s - 1)
     if candidate.text.rstrip().endswith(":"):
         indexes.extend(range(s + 1, min(sentences.counts[p], s + 1 + MAX_LIST_LINES)))
     return indexes
+
+
+def _row_before(p: int, s: int, sentences: _Sentences) -> list[int]:
+    """The sentences before s on its table row: "maks 16 mg/døgn" alone does not say it is
+    ondansetron's row ("Legemiddel: Ondansetron; Dose: 4 mg i.v.; ... Ny dose tidligst etter 8
+    timer, maks 16 mg/døgn."). Empty when s starts its line or the line is not a table row."""
+    line = sentences.line.get((p, s))
+    start = s
+    while start > 0 and sentences.line.get((p, start - 1)) == line:
+        start -= 1
+    if start == s or not _TABLE_ROW.search(sentences.text[(p, start)]):
+        return []
+    return list(range(start, s))
 
 
 def _list_of(p: int, s: int, sentences: _Sentences) -> range | None:

@@ -185,7 +185,11 @@ def test_near_misses_on_route_code_and_everyday_words_are_refused(indexed_settin
     assert not ask("Hvor ofte skal innstikkstedet for PVK inspiseres?", FJORDBYEN).refused
     # The PONV table gives droperidol's single dose and ondansetron's daily maximum.
     assert ask("max daily dose of droperidol for PONV?", FJORDBYEN).refused
-    assert "16 mg/døgn" in ask("maks døgndose ondansetron", FJORDBYEN).text
+    # The maximum stands further along ondansetron's row: the quote brings the row's start, so it
+    # says whose maximum it is.
+    ondansetron = ask("maks døgndose ondansetron", FJORDBYEN)
+    assert "«Legemiddel: Ondansetron; Dose: 4 mg i.v.;" in ondansetron.text and "maks 16 mg/døgn" in ondansetron.text
+    assert "Droperidol" not in ondansetron.text
 
 
 def test_refusal_is_in_the_language_of_the_question(indexed_settings):
