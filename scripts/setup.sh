@@ -3,7 +3,7 @@
 # Idempotent: re-running with an unchanged pyproject.toml does nothing.
 #
 # Installer: uv (pinned, installed into the venv by pip) resolves and installs in parallel from its
-# cache: about 20 s on a clean clone against about 2 minutes with pip alone (measured on 2 cores).
+# cache: about 45 s on a clean clone against about 2 minutes with pip alone (measured on 2 cores).
 # uv reads its own settings (UV_DEFAULT_INDEX for a PyPI mirror, UV_SYSTEM_CERTS=1 for an intercepting
 # proxy; see the README), not pip's; pip's find-links (local wheel folders) are passed on.
 # FAGPRAT_INSTALLER=pip uses pip alone; when uv fails the script falls back to pip by itself.
@@ -46,7 +46,9 @@ llama_wheel() { ls "$WHEEL_CACHE"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl | 
 
 install_with_uv() {
   "${PIP[@]}" install "uv==$UV_VERSION" || return 1
-  local UV=(.venv/bin/uv pip install -q --python .venv/bin/python) links=() folder
+  # --compile-bytecode as pip does: where PYTHONDONTWRITEBYTECODE is set (this workplace), every
+  # process would otherwise compile torch, langchain and chainlit again (+14 s per CLI start).
+  local UV=(.venv/bin/uv pip install -q --compile-bytecode --python .venv/bin/python) links=() folder
   # pip's find-links folders (a local torch CPU wheel, say) and the llama-cpp-python wheel cache.
   for folder in ${PIP_FIND_LINKS:-} $("${PIP[@]}" config get global.find-links 2>/dev/null || true) "$WHEEL_CACHE"; do
     links+=(--find-links "$folder")
